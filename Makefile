@@ -1,0 +1,85 @@
+# The two commands: `make book` and `make test`. Both create .venv on first use.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON   ?= python3
+VENV     := .venv
+BIN      := $(VENV)/bin
+STAMP    := $(VENV)/.installed
+# Output root: the site lands in $(OUT)/_build/html (so `make book` gives ./_build/html).
+OUT      ?= .
+# Source folder of the book (the folder holding _config.yml and _toc.yml). The build-gate
+# tests point it at a throw-away book with a failing cell to show that the gates fail.
+SRC      ?= .
+NOTEBOOKS ?= $(shell find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
+JOBS     ?= 2
+
+help:
+	@echo "make book     build the executed site into _build/html (creates .venv first)"
+	@echo "make test     unit + property tests, every chapter under nbval (CI=true), book build check"
+	@echo "make student  student edition: site without solutions + notebooks without solution cells"
+	@echo "make lab      open the chapters in JupyterLab (installs jupyterlab into .venv once)"
+	@echo "make clean    remove build outputs (keeps .venv)"
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# ---------------------------------------------------------------------------------------
+book: $(STAMP)
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory build-html SRC=$(SRC) OUT=$(OUT); \
+	echo "Site built in $$(( $$(date +%s) - start )) s: open $(abspath $(OUT))/_build/html/index.html"
+
+# Warnings are errors (-W), every warning is reported (--keep-going), references are checked
+# (-n), and _config.yml sets execute.raise_on_error so a failing cell fails the build.
+build-html:
+	$(BIN)/jupyter-book build $(SRC) --path-output $(OUT) -W -n --keep-going
+
+# ---------------------------------------------------------------------------------------
+test: $(STAMP)
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory unit; \
+	$(MAKE) --no-print-directory nbval; \
+	$(MAKE) --no-print-directory book-check; \
+	echo "make test passed in $$(( $$(date +%s) - start )) s"
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q -n $(JOBS) tests mftheory --doctest-modules
+
+# Each chapter as CI runs it: small scale (CI=true), errors only (--nbval-lax: the science
+# is checked by the asserts inside the cells), one chapter per worker (--dist loadscope).
+nbval: $(STAMP)
+	CI=true MPLBACKEND=agg $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax \
+	  --nbval-current-env --nbval-cell-timeout=900 -n $(JOBS) --dist loadscope $(NOTEBOOKS)
+
+# The site must build with no warnings; built into a scratch folder so it never clobbers
+# the reader's _build.
+book-check: $(STAMP)
+	@rm -rf $(OUT)/_build/check
+	CI=true $(MAKE) --no-print-directory build-html SRC=$(SRC) OUT=$(OUT)/_build/check
+	@test -f $(OUT)/_build/check/_build/html/index.html
+	@echo "book-check: built with no warnings"
+
+# ---------------------------------------------------------------------------------------
+student: $(STAMP)
+	$(BIN)/python -m mftheory.teaching student-notebooks book student/notebooks
+	@mkdir -p _build/student
+	$(BIN)/python -m mftheory.teaching student-config _config.yml _build/student/_config.yml
+	$(BIN)/jupyter-book build $(SRC) --path-output _build/student -W --keep-going \
+	  --config _build/student/_config.yml
+	@echo "Student site: $(abspath _build/student)/_build/html/index.html; notebooks: student/notebooks/"
+
+lab: $(STAMP)
+	$(BIN)/python -m pip install -q jupyterlab
+	$(BIN)/jupyter lab book
+
+clean:
+	rm -rf _build student .pytest_cache
+
+.PHONY: help venv book build-html test unit nbval book-check student lab clean

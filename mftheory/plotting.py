@@ -1,0 +1,73 @@
+"""One figure style for every chapter, readable in the site's light and dark themes.
+
+Figures get an explicit white background (``figure.facecolor`` and ``savefig.facecolor``),
+dark text and the colour-blind-safe Okabe-Ito palette, so a figure looks the same on the
+light page, on the dark page (where it shows as a white card) and in a downloaded notebook.
+Convention used by every chapter: **theory is drawn as lines, simulations as markers with
+error bars** (:func:`theory_vs_simulation`).
+"""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+import numpy as np
+
+__all__ = ["PALETTE", "use_style", "theory_vs_simulation", "STYLE"]
+
+#: Okabe & Ito's colour-blind-safe palette (black first, then the eight hues).
+PALETTE = {
+    "blue": "#0072B2", "orange": "#E69F00", "green": "#009E73", "vermillion": "#D55E00",
+    "purple": "#CC79A7", "sky": "#56B4E9", "yellow": "#F0E442", "black": "#000000",
+    "grey": "#7F7F7F",
+}
+
+STYLE = {
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+    "axes.facecolor": "white",
+    "axes.edgecolor": "#333333",
+    "axes.labelcolor": "#222222",
+    "text.color": "#222222",
+    "xtick.color": "#333333",
+    "ytick.color": "#333333",
+    "axes.prop_cycle": mpl.cycler(color=[PALETTE[k] for k in (
+        "blue", "vermillion", "green", "orange", "purple", "sky", "black")]),
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#DDDDDD",
+    "grid.linewidth": 0.6,
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "figure.figsize": (6.4, 4.0),
+    "font.size": 10.5,
+    "axes.titlesize": 11,
+    "legend.frameon": False,
+    "lines.linewidth": 1.8,
+    "lines.markersize": 5,
+    "figure.constrained_layout.use": True,
+}
+
+
+def use_style() -> None:
+    """Apply the book's matplotlib style (call once, in a chapter's imports cell)."""
+    mpl.rcParams.update(STYLE)
+
+
+def theory_vs_simulation(ax, x_theory, y_theory, x_sim, y_sim, y_err=None, *, label="",
+                         color=None, marker="o"):
+    """Draw a theory curve (line) and simulation points (markers, optional error bars).
+
+    Returns the colour used, so several pairs can share a legend entry style.
+    """
+    (line,) = ax.plot(x_theory, y_theory, color=color, label=f"{label} theory" if label
+                      else "theory")
+    color = line.get_color()
+    y_sim = np.asarray(y_sim)
+    if y_err is None:
+        ax.plot(x_sim, y_sim, marker, color=color, mfc="white", mew=1.4,
+                label=f"{label} simulation" if label else "simulation")
+    else:
+        ax.errorbar(x_sim, y_sim, yerr=y_err, fmt=marker, color=color, mfc="white", mew=1.4,
+                    capsize=2, label=f"{label} simulation" if label else "simulation")
+    return color
