@@ -49,13 +49,18 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory book-check; \
 	echo "make test passed in $$(( $$(date +%s) - start )) s"
 
+# Unit and property tests, then the docstring examples of the package (tests/benchmarks/ holds
+# timing scripts that are run by hand, not collected: their names do not start with test_).
+# Two pytest workers share the two cores, so each gets one torch/OpenMP thread: with two threads
+# per worker the workers' spinning threads fight and torch code runs up to 40 times slower.
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(JOBS) tests mftheory --doctest-modules
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(JOBS) tests
+	$(BIN)/python -m pytest -q --doctest-modules mftheory
 
 # Each chapter as CI runs it: small scale (CI=true), errors only (--nbval-lax: the science
 # is checked by the asserts inside the cells), one chapter per worker (--dist loadscope).
 nbval: $(STAMP)
-	CI=true MPLBACKEND=agg $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax \
+	CI=true MPLBACKEND=agg OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax \
 	  --nbval-current-env --nbval-cell-timeout=900 -n $(JOBS) --dist loadscope $(NOTEBOOKS)
 
 # The site must build with no warnings; built into a scratch folder so it never clobbers
