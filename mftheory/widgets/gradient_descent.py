@@ -1,0 +1,223 @@
+"""Explorers for the chapter on gradient descent.
+
+Each explorer has a ``draw_*`` function (pure computation from :mod:`mftheory.optim` plus the
+redraw on a given figure; timed in the tests) and a builder that wires ipywidgets sliders to
+it. The chapter's static figures are the record for the website.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import optim
+from ..plotting import PALETTE
+
+__all__ = ["draw_quadratic", "quadratic_explorer", "draw_saddle", "saddle_explorer",
+           "draw_descent", "descent_explorer", "draw_double_well", "double_well_explorer"]
+
+
+def _fig(fig, ncols, width=10.0):
+    """A figure with ncols axes; a figure made here before is reused with its axes emptied
+    (re-creating axes and ticks would cost more than the whole computation)."""
+    import matplotlib.pyplot as plt
+
+    axes = getattr(fig, "_mftheory_axes", None)
+    if axes is not None and len(axes) == ncols:
+        for ax in axes:
+            for artist in list(ax.lines) + list(ax.collections) + list(ax.images) + list(ax.texts):
+                artist.remove()
+            if ax.get_legend() is not None:
+                ax.get_legend().remove()
+            ax.relim()
+        return fig, axes
+    if fig is None:                     # no constrained layout: it would double the redraw time
+        fig = plt.figure(figsize=(width, 3.4), layout="none")
+    fig.clf()
+    axes = fig.subplots(1, ncols)
+    fig.subplots_adjust(left=0.07, right=0.97, bottom=0.16, top=0.9, wspace=0.35)
+    fig._mftheory_axes = axes
+    return fig, axes
+
+
+def draw_quadratic(log10_kappa=2.0, alpha_factor=1.0, beta=0.5, polyak=True, n_steps=100,
+                   fig=None):
+    """Contours with GD/HB paths, error vs n with rho^n lines, and the (alpha, beta) stability map.
+
+    ``polyak=True`` uses Polyak's optimal (alpha, beta) (GD then uses 2/(mu+L)); otherwise GD and
+    HB use alpha = alpha_factor * 2/(mu+L) and the given beta.
+    """
+    kappa = 10.0 ** log10_kappa
+    if polyak:
+        a_gd, _ = optim.gd_optimal_step(1.0, kappa)
+        a_hb, b, _ = optim.polyak_heavy_ball(1.0, kappa)
+    else:
+        a_gd = a_hb = alpha_factor * optim.gd_optimal_step(1.0, kappa)[0]
+        b = beta
+    x0 = (1.0, 1.0 / np.sqrt(kappa))          # equal energy in both eigen-directions
+    r_gd = optim.quadratic_race(kappa, a_gd, 0.0, n_steps, x0)
+    r_hb = optim.quadratic_race(kappa, a_hb, b, n_steps, x0)
+    fig, (ax1, ax2, ax3) = _fig(fig, 3, 12.0)
+    t = np.linspace(0, 2 * np.pi, 60)
+    for rad in (0.25, 0.5, 0.75, 1.0, 1.25):            # level sets are circles in (x1, sqrt(k) x2)
+        ax1.plot(rad * np.cos(t), rad * np.sin(t), color="0.85", lw=0.7)
+    for x, lab, col in [(r_gd.gd.x, "GD", PALETTE["blue"]), (r_hb.hb.x, "heavy ball", PALETTE["orange"])]:
+        x = x[np.all(np.abs(x) < 10, axis=1)]
+        ax1.plot(x[:, 0], np.sqrt(kappa) * x[:, 1], ".-", ms=3, lw=0.8, color=col, label=lab)
+    ax1.set(xlim=(-1.3, 1.3), ylim=(-1.3, 1.3), xlabel="$x_1$", ylabel=r"$\sqrt{\kappa}\,x_2$")
+    ax1.legend(fontsize=8)
+    n = np.arange(n_steps + 1)
+    for e, rate, lab, col in [(r_gd.error_gd, r_gd.rate_gd, "GD", PALETTE["blue"]),
+                              (r_hb.error_hb, r_hb.rate_hb, "heavy ball", PALETTE["orange"])]:
+        ax2.semilogy(n, e, "o", ms=2.5, color=col, label=f"{lab} (simulation)")
+        ax2.semilogy(n, e[0] * rate ** n, "-", color=col, lw=1, label=f"theory ρⁿ, ρ = {rate:.3f}")
+    ax2.set(xlabel="iteration $n$", ylabel="$|x_n|$", ylim=(1e-12, 1e3))
+    ax2.legend(fontsize=7)
+    al = np.linspace(1e-3, 2.2 * 2 / (1 + kappa) * 2, 120)
+    be = np.linspace(0, 0.99, 100)
+    A, B = np.meshgrid(al, be)
+    rad = np.maximum(optim.heavy_ball_spectral_radius(A, B, 1.0),
+                     optim.heavy_ball_spectral_radius(A, B, kappa))
+    im = ax3.imshow(np.minimum(rad, 1.2), origin="lower", aspect="auto", cmap="viridis",
+                    extent=(al[0] * kappa, al[-1] * kappa, be[0], be[-1]))
+    ax3.plot(2 * (1 + be), be, color="w", lw=1)             # Jury: alpha L = 2 (1 + beta)
+    ax3.plot([a_hb * kappa], [b], "*", color=PALETTE["orange"], ms=10)
+    ax3.set(xlabel=r"$\alpha L$", ylabel=r"$\beta$", title="HB spectral radius (white: 1)")
+    if not hasattr(fig, "_mftheory_cbar"):
+        fig._mftheory_cbar = fig.colorbar(im, ax=ax3)
+    else:
+        fig._mftheory_cbar.update_normal(im)
+    return fig
+
+
+def quadratic_explorer():
+    """Sliders: log10 kappa, alpha (times 2/(mu+L)), beta; toggle Polyak's optimal parameters."""
+    import ipywidgets as w
+
+    return _explorer(draw_quadratic, 12.0,
+                         log10_kappa=w.FloatSlider(2.0, min=0.0, max=4.0, step=0.1),
+                         alpha_factor=w.FloatSlider(1.0, min=0.1, max=1.5, step=0.05),
+                         beta=w.FloatSlider(0.5, min=0.0, max=0.99, step=0.01),
+                         polyak=w.Checkbox(True, description="Polyak optimal"))
+
+
+def draw_saddle(log10_y0=-6.0, alpha=0.1, n_steps=400, fig=None):
+    """GD path on L = x^2/2 + y^4/4 - y^2/2 from (1, y0) and |y_n| with the predicted escape."""
+    y0 = 10.0 ** log10_y0
+    f = lambda z: float(optim.saddle(z)[0])  # noqa: E731
+    g = lambda z: optim.saddle(z)[1]  # noqa: E731
+    tr = optim.gradient_descent(f, [1.0, y0], alpha, n_steps, grad=g)
+    n_pred = optim.predicted_escape_iteration(y0, alpha)
+    n_obs = optim.escape_iterations(y0, alpha)
+    fig, (ax1, ax2) = _fig(fig, 2)
+    u = np.linspace(-1.3, 1.3, 101)
+    X, Y = np.meshgrid(u, u)
+    ax1.contour(X, Y, optim.saddle(np.stack([X, Y]))[0], 20, colors="0.8", linewidths=0.7)
+    ax1.plot(tr.x[:, 0], tr.x[:, 1], ".-", ms=2, lw=0.8, color=PALETTE["blue"])
+    ax1.plot([0], [0], "x", color="k")
+    ax1.set(xlabel="$x$", ylabel="$y$")
+    ax2.semilogy(np.arange(n_steps + 1), np.abs(tr.x[:, 1]), "o", ms=2, color=PALETTE["blue"],
+                 label="$|y_n|$ (GD)")
+    nn = np.arange(n_steps + 1)
+    ax2.semilogy(nn, np.minimum(y0 * (1 + alpha) ** nn, 10), "-", color=PALETTE["orange"],
+                 label=r"$y_0(1+\alpha)^n$")
+    ax2.axvline(n_pred, color=PALETTE["orange"], ls="--", lw=1,
+                label=f"predicted escape {n_pred:.0f} (observed {n_obs})")
+    ax2.axhline(0.5, color="0.5", lw=0.5)
+    ax2.set(xlabel="iteration $n$", ylim=(min(y0, 1e-16) / 2, 5))
+    ax2.legend(fontsize=7)
+    return fig
+
+
+def saddle_explorer():
+    """Sliders: log10 y0 and alpha."""
+    import ipywidgets as w
+
+    return _explorer(draw_saddle, 10.0,
+                         log10_y0=w.FloatSlider(-6.0, min=-15.0, max=-1.0, step=0.5),
+                         alpha=w.FloatSlider(0.1, min=0.02, max=0.5, step=0.02))
+
+
+def draw_descent(alpha_M=1.0, n_steps=60, fig=None):
+    """Sufficient decrease on the cosine sum (M = 4), step alpha = alpha_M / M.
+
+    Left: L(W_n) - min L (markers) and the descent-lemma guarantee L(W_n) - c|grad|^2 for the next
+    value (line). Right: the gaps of :func:`mftheory.optim.sufficient_decrease_gaps` (<= 0 when the
+    lemma applies, i.e. alpha_M < 2).
+    """
+    M = 4.0
+    alpha = alpha_M / M
+    c = optim.descent_constant(alpha, M)
+    lmin, _ = optim.cosine_sum_minimum(10)
+    x0 = np.linspace(-0.3, 0.3, 10) + 0.01
+    tr = optim.gradient_descent(lambda x: optim.cosine_sum(x)[0], x0, alpha, n_steps,
+                                grad=lambda x: optim.cosine_sum(x)[1])
+    gaps = optim.sufficient_decrease_gaps(tr, c)
+    fig, (ax1, ax2) = _fig(fig, 2)
+    n = np.arange(n_steps + 1)
+    ax1.semilogy(n, tr.loss - lmin + 1e-16, "o", ms=3, color=PALETTE["blue"], label="$L(W_n)-\\min L$")
+    ax1.semilogy(n[1:], np.maximum(tr.loss[:-1] - c * tr.grad_norm[:-1] ** 2 - lmin, 1e-16), "-",
+                 color=PALETTE["orange"], label="guarantee for $L(W_{n})$")
+    ax1.set(xlabel="iteration $n$", title=f"$\\alpha M$ = {alpha_M:.2f}, c = {c:.3f}")
+    ax1.legend(fontsize=8)
+    ax2.plot(n[:-1], gaps, ".-", color=PALETTE["blue"])
+    ax2.axhline(0, color="k", lw=0.5)
+    ax2.set(xlabel="iteration $n$", ylabel="gap (<= 0: inequality holds)",
+            title=f"violations: {int(np.sum(gaps > 1e-12))}")
+    return fig
+
+
+def descent_explorer():
+    """Slider: alpha * M in (0, 2.2)."""
+    import ipywidgets as w
+
+    return _explorer(draw_descent, 10.0,
+                         alpha_M=w.FloatSlider(1.0, min=0.05, max=2.2, step=0.05))
+
+
+def draw_double_well(alpha=0.05, tilt=0.3, fig=None):
+    """Basin map of GD on (w^2 - 1)^2 + tilt w: the limit reached from each start w0."""
+    w0 = np.linspace(-2.0, 2.0, 401)
+    lim = optim.double_well_limits(w0, alpha, 1000, tilt)
+    pts = optim.double_well_stationary_points(tilt)
+    fig, (ax1, ax2) = _fig(fig, 2)
+    ax1.plot(w0, optim.double_well(w0, tilt)[0], color="k", lw=1)
+    glob = np.isfinite(lim) & (np.abs(lim - pts[0]) < 1e-3)
+    loc = np.isfinite(lim) & ~glob
+    ax1.scatter(w0[glob], np.full(glob.sum(), -0.8), s=4, color=PALETTE["blue"], label="to global min")
+    ax1.scatter(w0[loc], np.full(loc.sum(), -0.8), s=4, color=PALETTE["orange"], label="elsewhere")
+    ax1.set(xlabel="$w_0$", ylabel="$L(w)$", ylim=(-1, 4))
+    ax1.legend(fontsize=8)
+    ax2.plot(w0, lim, ".", ms=2, color=PALETTE["blue"])
+    for p in pts:
+        ax2.axhline(p, color="0.6", lw=0.5)
+    ax2.set(xlabel="$w_0$", ylabel="limit of GD", title=f"alpha = {alpha:.3f}")
+    return fig
+
+
+def double_well_explorer():
+    """Sliders: alpha and the tilt."""
+    import ipywidgets as w
+
+    return _explorer(draw_double_well, 10.0,
+                         alpha=w.FloatSlider(0.05, min=0.01, max=0.3, step=0.01),
+                         tilt=w.FloatSlider(0.3, min=0.0, max=1.0, step=0.05))
+
+
+def _explorer(draw, width, **sliders):
+    """Wire sliders to ``draw`` on one reused figure shown in an Output widget."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    fig = plt.figure(figsize=(width, 3.4), layout="none")
+    plt.close(fig)                      # shown only through the Output widget below
+    out = w.Output()
+
+    def update(**kw):
+        draw(fig=fig, **kw)
+        with out:
+            out.clear_output(wait=True)
+            display(fig)
+
+    controls = w.interactive(update, **sliders)
+    return w.VBox([controls, out])
