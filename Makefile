@@ -72,13 +72,21 @@ book-check: $(STAMP)
 	@echo "book-check: built with no warnings"
 
 # ---------------------------------------------------------------------------------------
+# The student edition is built from the stripped notebooks (solutions removed by
+# mftheory.teaching), not by sphinx-exercise's hide_solutions alone: hide_solutions crashes on
+# gated solutions (solution-start/solution-end) with sphinx-exercise 1.2.1.
+STUDENT_OUT ?= .
 student: $(STAMP)
-	$(BIN)/python -m mftheory.teaching student-notebooks book student/notebooks
-	@mkdir -p _build/student
-	$(BIN)/python -m mftheory.teaching student-config _config.yml _build/student/_config.yml
-	$(BIN)/jupyter-book build $(SRC) --path-output _build/student -W --keep-going \
-	  --config _build/student/_config.yml
-	@echo "Student site: $(abspath _build/student)/_build/html/index.html; notebooks: student/notebooks/"
+	@rm -rf $(STUDENT_OUT)/student $(STUDENT_OUT)/_build/student
+	$(BIN)/python -m mftheory.teaching student-notebooks $(SRC)/book $(STUDENT_OUT)/student/notebooks
+	@mkdir -p $(STUDENT_OUT)/_build/student/src
+	cp -r $(SRC)/book $(SRC)/_toc.yml $(STUDENT_OUT)/_build/student/src/
+	cp -r $(STUDENT_OUT)/student/notebooks/. $(STUDENT_OUT)/_build/student/src/book/
+	$(BIN)/python -m mftheory.teaching student-config $(SRC)/_config.yml \
+	  $(STUDENT_OUT)/_build/student/src/_config.yml
+	$(BIN)/jupyter-book build $(STUDENT_OUT)/_build/student/src --path-output $(STUDENT_OUT)/_build/student \
+	  -W -n --keep-going
+	@echo "Student site: $(abspath $(STUDENT_OUT))/_build/student/_build/html/index.html; notebooks: $(abspath $(STUDENT_OUT))/student/notebooks/"
 
 lab: $(STAMP)
 	$(BIN)/python -m pip install -q jupyterlab

@@ -13,7 +13,10 @@ place of each solution a short cell that tells the student how to check an answe
 Command line (used by ``make student``)::
 
     python -m mftheory.teaching student-notebooks book student/notebooks
-    python -m mftheory.teaching student-config _config.yml _build/student/_config.yml
+    python -m mftheory.teaching student-config _config.yml _build/student/src/_config.yml
+
+``make student`` builds the student site from the stripped notebooks (``hide_solutions`` only
+guards what is left; on its own it crashes on gated solutions with sphinx-exercise 1.2.1).
 """
 
 from __future__ import annotations
@@ -40,34 +43,68 @@ def _source(cell) -> str:
     return "".join(src) if isinstance(src, list) else src
 
 
+def _fence_end(text: str, start: int, fence: str) -> int:
+    """Index just after the line that closes the directive whose opening line starts at ``start``."""
+    closing = re.compile(rf"^\s*{re.escape(fence)}\s*$", re.MULTILINE)
+    line_end = text.find("\n", start)
+    if line_end < 0:
+        return len(text)
+    m = closing.search(text, line_end + 1)
+    if m is None:
+        return len(text)
+    return m.end()
+
+
 def strip_solutions(nb: dict, chapter: str = "<chapter>") -> tuple[dict, int]:
     """Return a copy of notebook ``nb`` without solutions or outputs, and how many were removed.
+
+    Works on the text, not on whole cells: jupytext puts consecutive markdown in one cell, so
+    an exercise, the ``solution-start`` of its solution, and (after the solution's code) the
+    ``solution-end`` together with the next exercise often share cells. Text before a
+    ``solution-start`` and after a ``solution-end`` is kept; everything in between (markdown
+    and code) is removed and replaced by one placeholder cell.
 
     Raises ValueError if a ``solution-start`` has no matching ``solution-end``.
     """
     if not isinstance(nb, dict) or "cells" not in nb:
         raise ValueError("`nb` must be a notebook (a dict with a 'cells' list)")
     cells, removed, inside = [], 0, None
+
+    def keep_markdown(cell, text):
+        nonlocal removed
+        text, n = _INLINE.subn(_PLACEHOLDER.format(chapter=chapter), text)
+        removed += n
+        if text.strip():
+            new = json.loads(json.dumps(cell))
+            new["source"] = text.strip("\n")
+            cells.append(new)
+
     for cell in nb["cells"]:
-        src = _source(cell)
-        if inside is None and cell.get("cell_type") == "markdown" and _GATE_START.search(src):
-            inside = _GATE_START.search(src).group(2)
+        if cell.get("cell_type") != "markdown":
+            if inside is None:
+                cell = json.loads(json.dumps(cell))
+                if cell.get("cell_type") == "code":
+                    cell["outputs"], cell["execution_count"] = [], None
+                cells.append(cell)
             continue
-        if inside is not None:
-            if cell.get("cell_type") == "markdown" and _GATE_END.search(src):
+        text = _source(cell)
+        while True:
+            if inside is None:
+                m = _GATE_START.search(text)
+                if m is None:
+                    keep_markdown(cell, text)
+                    break
+                keep_markdown(cell, text[:m.start()])
+                inside = m.group(2)
+                text = text[_fence_end(text, m.start(), m.group(1)):]
+            else:
+                m = _GATE_END.search(text)
+                if m is None:                     # solution text: dropped
+                    break
                 cells.append(_placeholder(chapter))
                 removed += 1
                 inside = None
-            continue
-        cell = json.loads(json.dumps(cell))
-        if cell.get("cell_type") == "markdown":
-            new, n = _INLINE.subn(_PLACEHOLDER.format(chapter=chapter), src)
-            if n:
-                cell["source"] = new
-                removed += n
-        if cell.get("cell_type") == "code":
-            cell["outputs"], cell["execution_count"] = [], None
-        cells.append(cell)
+                text = text[_fence_end(text, m.start(), m.group(1)):]
     if inside is not None:
         raise ValueError(f"solution-start {inside!r} has no matching solution-end")
     out = dict(nb)

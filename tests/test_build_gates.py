@@ -68,3 +68,27 @@ def test_nbval_gate(tmp_path, code, should_pass):
     assert (res.returncode == 0) == should_pass, log[-3000:]
     if not should_pass:
         assert "deliberately failing cell" in log
+
+
+def test_student_edition(tmp_path):
+    # A chapter with an exercise whose gated solution holds a secret; the student edition must
+    # build (sphinx-exercise's hide_solutions alone crashes on gated solutions) and contain the
+    # exercise but neither in its notebooks nor on its site the solution.
+    src = _book(tmp_path, "print(x)")
+    nb = json.loads((src / "book" / "chapter.ipynb").read_text())
+    nb["cells"] += [
+        {"cell_type": "markdown", "metadata": {},
+         "source": "```{exercise}\n:label: ex-gate\n\nCompute 6 * 7.\n```\n\n"
+                   "```{solution-start} ex-gate\n:class: dropdown\n```\n"},
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+         "source": "secret_answer = 6 * 7\nprint('SECRET', secret_answer)"},
+        {"cell_type": "markdown", "metadata": {}, "source": "```{solution-end}\n```"},
+    ]
+    (src / "book" / "chapter.ipynb").write_text(json.dumps(nb))
+    out = tmp_path / "out"
+    res = _make("student", f"SRC={src}", f"STUDENT_OUT={out}")
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    student_nb = (out / "student" / "notebooks" / "chapter.ipynb").read_text()
+    html = (out / "_build" / "student" / "_build" / "html" / "book" / "chapter.html").read_text()
+    assert "Compute 6 * 7" in student_nb and "Compute 6 * 7" in html
+    assert "secret_answer" not in student_nb and "SECRET" not in html

@@ -42,6 +42,33 @@ def test_strip_solutions_removes_gated_and_inline_solutions_and_outputs():
     assert NB["cells"][3]["outputs"]                  # the input notebook is not modified
 
 
+def test_strip_solutions_with_jupytext_cell_layout():
+    # jupytext merges consecutive markdown: exercise + solution-start share a cell, and the
+    # solution-end shares one with the next exercise and its solution-start.
+    nb = {"cells": [
+        _md("Intro text.\n\n```{exercise}\n:label: ex-a\n\nCompute q*.\n```\n\n"
+            "```{solution-start} ex-a\n:class: dropdown\n```\n\nSolution words A."),
+        _code("secret_a = 0.418037"),
+        _md("More solution words.\n\n```{solution-end}\n```\n\n```{exercise}\n:label: ex-b\n\n"
+            "Find xi_c.\n```\n\n```{solution-start} ex-b\n:class: dropdown\n```"),
+        _code("secret_b = 11.7956"),
+        _md("```{solution-end}\n```\n\nClosing remarks."),
+        _code("y = 2"),
+    ]}
+    out, n = teaching.strip_solutions(nb, chapter="ch")
+    text = json.dumps(out)
+    assert n == 2
+    for kept in ("Intro text.", "Compute q*.", "Find xi_c.", "Closing remarks.", "y = 2"):
+        assert kept in text
+    for gone in ("secret_a", "secret_b", "Solution words A", "More solution words", "solution-start",
+                 "solution-end"):
+        assert gone not in text
+    kinds = [(c["cell_type"], c["source"][:12]) for c in out["cells"]]
+    assert kinds == [("markdown", "Intro text.\n"), ("markdown", "*Solution re"),
+                     ("markdown", "```{exercise"), ("markdown", "*Solution re"),
+                     ("markdown", "Closing rema"), ("code", "y = 2")]
+
+
 def test_unterminated_solution_is_an_error():
     nb = {"cells": [_md("```{solution-start} ex-a\n```"), _code("1")]}
     with pytest.raises(ValueError, match="no matching solution-end"):
