@@ -11,32 +11,14 @@ import numpy as np
 
 from .. import optim
 from ..plotting import PALETTE
+from ._base import explorer, reusable_figure
 
 __all__ = ["draw_quadratic", "quadratic_explorer", "draw_saddle", "saddle_explorer",
            "draw_descent", "descent_explorer", "draw_double_well", "double_well_explorer"]
 
 
 def _fig(fig, ncols, width=10.0):
-    """A figure with ncols axes; a figure made here before is reused with its axes emptied
-    (re-creating axes and ticks would cost more than the whole computation)."""
-    import matplotlib.pyplot as plt
-
-    axes = getattr(fig, "_mftheory_axes", None)
-    if axes is not None and len(axes) == ncols:
-        for ax in axes:
-            for artist in list(ax.lines) + list(ax.collections) + list(ax.images) + list(ax.texts):
-                artist.remove()
-            if ax.get_legend() is not None:
-                ax.get_legend().remove()
-            ax.relim()
-        return fig, axes
-    if fig is None:                     # no constrained layout: it would double the redraw time
-        fig = plt.figure(figsize=(width, 3.4), layout="none")
-    fig.clf()
-    axes = fig.subplots(1, ncols)
-    fig.subplots_adjust(left=0.07, right=0.97, bottom=0.16, top=0.9, wspace=0.35)
-    fig._mftheory_axes = axes
-    return fig, axes
+    return reusable_figure(fig, ncols, width, 3.4, bottom=0.16, top=0.9, wspace=0.35)
 
 
 def draw_quadratic(log10_kappa=2.0, alpha_factor=1.0, beta=0.5, polyak=True, n_steps=100,
@@ -204,20 +186,4 @@ def double_well_explorer():
 
 
 def _explorer(draw, width, **sliders):
-    """Wire sliders to ``draw`` on one reused figure shown in an Output widget."""
-    import ipywidgets as w
-    import matplotlib.pyplot as plt
-    from IPython.display import display
-
-    fig = plt.figure(figsize=(width, 3.4), layout="none")
-    plt.close(fig)                      # shown only through the Output widget below
-    out = w.Output()
-
-    def update(**kw):
-        draw(fig=fig, **kw)
-        with out:
-            out.clear_output(wait=True)
-            display(fig)
-
-    controls = w.interactive(update, **sliders)
-    return w.VBox([controls, out])
+    return explorer(draw, (width, 3.4), **sliders)

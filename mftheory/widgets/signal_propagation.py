@@ -35,6 +35,7 @@ from scipy import optimize
 from .. import gaussian, signal
 from .._validate import check_positive_int, check_real
 from ..plotting import PALETTE
+from ._base import explorer, reusable_figure
 
 __all__ = [
     "QFixedPoint",
@@ -202,30 +203,7 @@ def _phase_row(act, sb2):
 # Figures
 # --------------------------------------------------------------------------------------
 def _fig(fig, ncols, width=10.0, height=3.6):
-    """A figure with ncols axes; a figure made here before is reused with its axes emptied
-    (re-creating axes and ticks costs more than the computation)."""
-    import matplotlib.pyplot as plt
-
-    axes = getattr(fig, "_mftheory_signal_axes", None)
-    if axes is not None and len(axes) == ncols:
-        for ax in axes:
-            for container in list(ax.containers):           # error bars: removes their children
-                container.remove()
-            for artist in (list(ax.lines) + list(ax.collections) + list(ax.images) + list(ax.texts)
-                           + list(ax.patches)):
-                artist.remove()
-            if ax.get_legend() is not None:
-                ax.get_legend().remove()
-            ax.relim()
-            ax.set_autoscale_on(True)
-        return fig, axes
-    if fig is None:                     # no constrained layout: it would double the redraw time
-        fig = plt.figure(figsize=(width, height), layout="none")
-    fig.clf()
-    axes = list(fig.subplots(1, ncols, squeeze=False)[0])
-    fig.subplots_adjust(left=0.07, right=0.97, bottom=0.15, top=0.86, wspace=0.32)
-    fig._mftheory_signal_axes = axes
-    return fig, axes
+    return reusable_figure(fig, ncols, width, height, bottom=0.15, top=0.86, wspace=0.32)
 
 
 def _fmt(x, digits=4):
@@ -487,7 +465,7 @@ def cobweb_explorer():
     """Activation, sigma_w2 in [0.5, 5], sigma_b2 in [0, 1], q0 and the number of steps."""
     import ipywidgets as w
 
-    return _explorer(draw_cobweb, (5.6, 4.2), **_sliders(w),
+    return explorer(draw_cobweb, (5.6, 4.2), **_sliders(w),
                      q0=w.FloatSlider(3.0, min=0.0, max=8.0, step=0.05, description="q₀"),
                      n_steps=w.IntSlider(12, min=1, max=60, description="steps"))
 
@@ -496,7 +474,7 @@ def cmap_explorer():
     """Activation, sigma_w2, sigma_b2, c0 in [-1, 1] and the depth."""
     import ipywidgets as w
 
-    return _explorer(draw_cmap, (10.5, 3.8), **_sliders(w),
+    return explorer(draw_cmap, (10.5, 3.8), **_sliders(w),
                      c0=w.FloatSlider(0.9, min=-1.0, max=1.0, step=0.01, description="c₀"),
                      depth=w.IntSlider(30, min=1, max=100, description="depth"))
 
@@ -505,35 +483,15 @@ def phase_explorer():
     """Activation and the point (sigma_w2, sigma_b2); sigma_b2 steps on the cached grid rows."""
     import ipywidgets as w
 
-    return _explorer(draw_phase, (11.0, 3.9), **_sliders(w))
+    return explorer(draw_phase, (11.0, 3.9), **_sliders(w))
 
 
 def simulation_explorer():
     """Activation, sigma_w2, sigma_b2, width and depth; redraws when a slider is released."""
     import ipywidgets as w
 
-    return _explorer(draw_simulation, (13.0, 3.7), **_sliders(w, continuous=False),
+    return explorer(draw_simulation, (13.0, 3.7), **_sliders(w, continuous=False),
                      width=w.IntSlider(300, min=50, max=2000, step=50, description="width",
                                        continuous_update=False),
                      depth=w.IntSlider(20, min=2, max=60, description="depth",
                                        continuous_update=False))
-
-
-def _explorer(draw, size, **controls):
-    """Wire controls to ``draw`` on one reused figure shown in an Output widget."""
-    import ipywidgets as w
-    import matplotlib.pyplot as plt
-    from IPython.display import display
-
-    fig = plt.figure(figsize=size, layout="none")
-    plt.close(fig)                      # shown only through the Output widget below
-    out = w.Output()
-
-    def update(**kw):
-        draw(fig=fig, **kw)
-        with out:
-            out.clear_output(wait=True)
-            display(fig)
-
-    box = w.interactive(update, **controls)
-    return w.VBox([box, out])
