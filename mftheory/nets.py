@@ -63,6 +63,8 @@ __all__ = [
     "circle_inputs",
     "pca_project",
     "circle_profile",
+    "Circle",
+    "circle_experiment",
 ]
 
 # Keep the weights between the forward and backward pass up to this many bytes; above, redraw them.
@@ -716,3 +718,91 @@ def circle_profile(corr):
     counts = np.bincount(sep.ravel(), minlength=d.size)
     profile = np.bincount(sep.ravel(), weights=corr.ravel(), minlength=d.size) / counts
     return 2 * np.pi * d / n, profile
+
+
+@dataclass
+class Circle:
+    r"""A circle of inputs propagated through several random networks (:func:`circle_experiment`).
+
+    Attributes
+    ----------
+    angles : ndarray, shape (m,)
+        Angular separations :math:`2\pi d/n`, :math:`d=0..n/2`, of pairs of input points.
+    profiles : ndarray, shape (n_networks, m)
+        Mean last-layer correlation of the pairs at each separation, per network.
+    pca : PCA
+        Top-3 principal components of the first network's last-layer post-activations.
+    output_length : float
+        :math:`|\mathbf x_L|^2/d_L` of the first network (averaged over its points): the scale of
+        the curve had it kept its size.
+    q0 : float
+        The inputs' :math:`|\mathbf x_0|^2/d_0`.
+    """
+
+    angles: np.ndarray
+    profiles: np.ndarray
+    pca: PCA
+    output_length: float
+    q0: float
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Mean over networks of :attr:`profiles`."""
+        return self.profiles.mean(axis=0)
+
+    @property
+    def sem(self) -> np.ndarray:
+        """Standard error of :attr:`mean` over networks."""
+        return self.profiles.std(axis=0, ddof=1) / math.sqrt(self.profiles.shape[0])
+
+
+def circle_experiment(act, sigma_w2, sigma_b2, *, width, depth, n_points=120, n_networks=8, q0=1.0,
+                      seed=0, device=None):
+    r"""Propagate a great circle of inputs (Poole et al. 2016) through ``n_networks`` random networks.
+
+    Network ``i`` gets its own circle (:func:`circle_inputs`, seed ``seed + i``) and weights
+    (seed ``seed + n_networks + i``), of constant ``width``. The last layer's pair correlations
+    are averaged by angular separation (:func:`circle_profile`), to compare with the c-map
+    started at :math:`c_0=\cos\Delta\theta`; the first network's last layer is also projected on
+    its top 3 principal components (:func:`pca_project`) for the picture.
+
+    Parameters
+    ----------
+    act, sigma_w2, sigma_b2
+        As in :func:`propagate`.
+    width, depth : int
+        Width (>= 3) of the input and every layer, and number of layers (>= 1).
+    n_points : int
+        Points on the circle (>= 3).
+    n_networks : int
+        Independent networks (>= 2, for a standard error).
+    q0 : float
+        :math:`|\mathbf x_0|^2/d_0` of every point (> 0).
+    seed : int
+        Base seed (>= 0).
+    device
+        As in :func:`propagate`.
+
+    Returns
+    -------
+    Circle
+    """
+    act = check_activation(act)
+    sigma_w2, sigma_b2 = _check_variances(sigma_w2, sigma_b2)
+    width = check_positive_int("width", width, minimum=3)
+    depth = check_positive_int("depth", depth)
+    n_points = check_positive_int("n_points", n_points, minimum=3)
+    n_networks = check_positive_int("n_networks", n_networks, minimum=2)
+    q0 = check_real("q0", q0, low=0.0, low_inclusive=False)
+    seed = check_positive_int("seed", seed, minimum=0)
+    profiles, pca, length, angles = [], None, 0.0, None
+    for i in range(n_networks):
+        x = circle_inputs(n_points, width, q0, generator=seed + i)
+        res = propagate(act, [width] * (depth + 1), sigma_w2, sigma_b2, x, generator=seed + n_networks + i,
+                        device=device, backprop=False, correlations=True, keep_activations=[depth])
+        angles, prof = circle_profile(res.corr[-1])
+        profiles.append(prof)
+        if pca is None:
+            pca = pca_project(res.activations[depth], k=3)
+            length = float(np.mean(res.activations[depth] ** 2))
+    return Circle(angles=angles, profiles=np.array(profiles), pca=pca, output_length=length, q0=q0)

@@ -344,3 +344,22 @@ def test_circle_profile_averages_pairs_by_separation():
     np.testing.assert_allclose(prof2 - prof, np.where(np.arange(7) == 3, 0.24 / (2 * n), 0.0), atol=1e-14)
     with pytest.raises(ValueError):
         nets.circle_profile(np.ones((3, 4)))
+
+
+def test_circle_experiment_follows_the_c_map():
+    # ordered tanh network: every separation's mean correlation agrees with the c-map started at
+    # cos(angle) within 4 standard errors over networks; shapes and the exact 1 at separation 0.
+    from mftheory import signal
+
+    point, depth = (1.3, 0.3), 4
+    q0 = (signal.fixed_point("tanh", *point).q_star - point[1]) / point[0]     # q_1 = q*
+    res = nets.circle_experiment("tanh", *point, width=300, depth=depth, n_points=24, n_networks=10,
+                                 q0=q0, seed=3, device="cpu")
+    assert res.profiles.shape == (10, 13) and res.angles.shape == (13,)
+    np.testing.assert_allclose(res.profiles[:, 0], 1.0, atol=1e-12)
+    assert res.pca.scores.shape == (24, 3) and res.output_length > 0
+    predicted = np.array([signal.trajectory("tanh", *point, depth, q0=q0, c0=math.cos(a), rule="fast")[1][-1]
+                          for a in res.angles])
+    assert np.all(np.abs(res.mean - predicted)[1:] <= 4 * res.sem[1:])
+    with pytest.raises(ValueError):
+        nets.circle_experiment("tanh", 1.3, 0.3, width=300, depth=4, n_networks=1)
