@@ -56,14 +56,9 @@ ACTIVATION_CHOICES = ("tanh", "erf", "relu", "linear")
 SIGMA_W2_RANGE = (0.5, 5.0)
 SIGMA_B2_RANGE = (0.0, 1.0)
 _RULE = "fast"
-_HOMOGENEOUS = {"linear": 1.0, "relu": 0.5}      # nu(q) = m sigma_w2 q + sigma_b2
-
-
-def _hyper(act, sigma_w2, sigma_b2):
-    act = gaussian.check_activation(act)
-    sw2 = check_real("sigma_w2", sigma_w2, low=0.0, low_inclusive=False)
-    sb2 = check_real("sigma_b2", sigma_b2, low=0.0)
-    return act, sw2, sb2
+# The input checks and the closed-form slopes of linear and ReLU are the theory module's own.
+_hyper = signal._hyper
+_HOMOGENEOUS = signal._HOMOGENEOUS      # nu(q) = m sigma_w2 q + sigma_b2
 
 
 # --------------------------------------------------------------------------------------
