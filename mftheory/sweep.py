@@ -1,0 +1,673 @@
+r"""Parameter sweeps: a function over a grid of named axes and seeds, resumable, on Dask.
+
+The book's heaviest experiments are grids of independent runs (spurious-minima restarts over
+:math:`(k, n)`, finite-network simulations over :math:`(\sigma_w^2, \sigma_b^2)`, ...). This
+module runs such a grid
+
+- **in-process and sequentially** by default, so that the chapters and CI need no cluster;
+- on a **Dask** cluster when asked: ``MFTHEORY_DASK=local`` starts a
+  :class:`distributed.LocalCluster` on this machine (one worker per GPU, each pinned to its
+  device, when GPUs are present; otherwise one single-threaded worker per core),
+  ``MFTHEORY_DASK=tcp://host:port`` connects to an existing scheduler (a JupyterHub's Dask
+  Gateway, a SLURM allocation started with dask-jobqueue, ...), and ``client=`` takes a
+  :class:`distributed.Client` directly.
+
+With a ``store`` (a folder), every finished point is written, as it completes, to its own JSON
+file keyed by the sweep's name, its version and the point's parameters, together with its
+provenance (date, versions, hardware). A rerun loads the finished points and computes only the
+missing ones, so an interrupted sweep loses at most the points in flight. A point that raises is
+retried ``retries`` times (on Dask, a worker that dies is replaced and its task rescheduled);
+a point that still fails is reported with its traceback, after every other point has finished:
+:func:`sweep` raises :class:`SweepError`, whose ``result`` holds everything that succeeded.
+
+Results are returned as a :class:`SweepResult`: one row per point (its parameters and the
+function's outputs) and :meth:`SweepResult.array` to get any scalar output as an array shaped
+by the axes, ready to plot.
+
+The function is called as ``fn(**params)`` (with ``seed=`` when ``seeds`` are given) and must
+return a mapping from output names to JSON-representable values (numbers, strings, booleans,
+lists or numpy arrays); a bare number is stored as ``{'value': x}``. Every output goes through
+JSON, so a result is the same whether it was computed now, on another machine, or loaded.
+
+Named grids of the book (``GRIDS``) run outside the notebooks with::
+
+    python -m mftheory.sweep list
+    python -m mftheory.sweep run gradient_descent.spurious_minima --size full --dask local
+
+and the chapters load what such a run stored with :func:`load_grid`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import hashlib
+import itertools
+import json
+import math
+import numbers
+import os
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ._validate import check_choice, check_positive_int
+
+__all__ = [
+    "sweep",
+    "SweepResult",
+    "SweepError",
+    "client_from_env",
+    "sweep_dir",
+    "run_grid",
+    "load_grid",
+    "GRIDS",
+]
+
+_AXIS_TYPES = (numbers.Integral, numbers.Real, str)
+
+
+class SweepError(RuntimeError):
+    """Some points still failed after their retries; ``result`` holds every point that succeeded
+    and ``result.failures`` the failed points with their tracebacks."""
+
+    def __init__(self, result: SweepResult):
+        self.result = result
+        lines = [f"{len(result.failures)} of {result.n_points} points failed "
+                 f"(the other {result.n_points - len(result.failures)} finished):"]
+        for f in result.failures[:5]:
+            last = f["traceback"].strip().splitlines()[-1] if f["traceback"] else f["error"]
+            lines.append(f"  {f['params']}: {last}")
+        super().__init__("\n".join(lines))
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """The outcome of :func:`sweep`.
+
+    Attributes
+    ----------
+    name, version : str
+        The sweep's identity in the store.
+    axes : dict
+        Axis name -> list of values, in grid order (``'seed'`` last when seeds were given).
+    rows : list of dict
+        One per successful point: its parameters and the function's outputs.
+    failures : list of dict
+        One per failed point: ``params``, ``error`` (the exception's repr) and ``traceback``.
+    computed, loaded : int
+        Points computed in this call, and points read back from the store.
+    provenance : list of dict
+        Where and when each row was computed (aligned with ``rows``).
+    """
+
+    name: str
+    version: str
+    axes: dict
+    rows: list
+    failures: list
+    computed: int
+    loaded: int
+    provenance: list
+
+    @property
+    def n_points(self) -> int:
+        return int(np.prod([len(v) for v in self.axes.values()]))
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(len(v) for v in self.axes.values())
+
+    def array(self, field: str) -> np.ndarray:
+        """Output ``field`` as a float array of shape ``self.shape`` (plus the output's own shape
+        for array outputs); points that failed are NaN."""
+        if not isinstance(field, str):
+            raise ValueError(f"`field` must be the name of an output, got {field!r}")
+        if not self.rows:
+            raise ValueError("the sweep has no successful point")
+        if field not in self.rows[0] or field in self.axes:
+            names = sorted(k for k in self.rows[0] if k not in self.axes)
+            raise ValueError(f"`field` must be one of the outputs {names}, got {field!r}")
+        sample = np.asarray(self.rows[0][field], dtype=float)
+        out = np.full(self.shape + sample.shape, np.nan)
+        index = {name: {_canon(v): i for i, v in enumerate(vals)}
+                 for name, vals in self.axes.items()}
+        for row in self.rows:
+            pos = tuple(index[name][_canon(row[name])] for name in self.axes)
+            value = np.asarray(row[field], dtype=float)
+            if value.shape != sample.shape:
+                raise ValueError(f"output {field!r} has different shapes at different points; "
+                                 "use .rows for ragged outputs")
+            out[pos] = value
+        return out
+
+    def select(self, **where) -> list:
+        """The rows whose parameters equal ``where`` (e.g. ``select(k=8)``)."""
+        for name in where:
+            if name not in self.axes:
+                raise ValueError(f"`{name}` is not an axis; the axes are {list(self.axes)}")
+        return [r for r in self.rows
+                if all(_canon(r[n]) == _canon(v) for n, v in where.items())]
+
+
+# ------------------------------------------------------------------------------------------
+# Validation and keys
+
+
+def _canon(v):
+    """A hashable, JSON-stable form of an axis value (1 and 1.0 differ; numpy scalars don't)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    return (type(v).__name__, v)
+
+
+def _check_axes(axes, seeds):
+    if not isinstance(axes, Mapping):
+        raise ValueError(f"`axes` must be a mapping from axis names to sequences of values, "
+                         f"got {type(axes).__name__}")
+    out = {}
+    for name, values in axes.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"axis names must be Python identifiers (they become keyword "
+                             f"arguments), got {name!r}")
+        if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray, range)):
+            raise ValueError(f"axis `{name}` must be a sequence of values, got {values!r}")
+        vals = []
+        for v in values:
+            if isinstance(v, np.generic):
+                v = v.item()
+            if isinstance(v, bool) or not isinstance(v, _AXIS_TYPES):
+                raise ValueError(f"axis `{name}` may hold ints, floats and strings, got {v!r}")
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"axis `{name}` must hold finite numbers, got {v!r}")
+            vals.append(v)
+        if not vals:
+            raise ValueError(f"axis `{name}` is empty")
+        if len({_canon(v) for v in vals}) != len(vals):
+            raise ValueError(f"axis `{name}` has repeated values: {vals}")
+        out[name] = vals
+    if seeds is not None:
+        if "seed" in out:
+            raise ValueError("give the seeds either as `seeds=` or as an axis named 'seed', not both")
+        if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (Sequence, np.ndarray, range)):
+            raise ValueError(f"`seeds` must be a sequence of integers >= 0, got {seeds!r}")
+        seeds = [check_positive_int("seeds", s, minimum=0) for s in seeds]
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise ValueError(f"`seeds` must be a non-empty sequence of distinct integers, got {seeds}")
+        out["seed"] = seeds
+    if not out:
+        raise ValueError("a sweep needs at least one axis or `seeds`")
+    return out
+
+
+def _point_key(params: dict) -> str:
+    text = json.dumps(params, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _jsonable(x):
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind == "c":
+            raise TypeError("complex outputs cannot be stored")
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    if hasattr(x, "detach"):                 # a torch tensor
+        return x.detach().cpu().numpy().tolist()
+    raise TypeError(f"cannot store an output of type {type(x).__name__}")
+
+
+def _normalise_output(out):
+    if isinstance(out, Mapping):
+        out = dict(out)
+    elif isinstance(out, numbers.Number) or isinstance(out, np.generic):
+        out = {"value": out}
+    else:
+        raise TypeError(f"the sweep function must return a mapping or a number, "
+                        f"got {type(out).__name__}")
+    # Through JSON and back: the result is identical whether computed here, elsewhere or loaded.
+    return json.loads(json.dumps(_jsonable(out)))
+
+
+def _provenance() -> dict:
+    prov = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "host": platform.node(), "pid": os.getpid(), "machine": platform.machine(),
+            "python": platform.python_version(), "numpy": np.__version__,
+            "cpus": os.cpu_count()}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        prov["torch"] = torch.__version__
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            prov["gpu"] = torch.cuda.get_device_name(torch.cuda.current_device())
+    return prov
+
+
+def _run_point(fn, params):
+    """Executed where the point runs (here or on a Dask worker)."""
+    out = _normalise_output(fn(**params))
+    for name in params:
+        if name in out:
+            raise ValueError(f"the output name {name!r} clashes with an axis name")
+    return out, _provenance()
+
+
+# ------------------------------------------------------------------------------------------
+# The store
+
+
+def sweep_dir() -> Path:
+    """Default folder of stored sweeps: ``$MFTHEORY_SWEEPS``, else ``~/.cache/mftheory/sweeps``."""
+    env = os.environ.get("MFTHEORY_SWEEPS")
+    return Path(env) if env else Path.home() / ".cache" / "mftheory" / "sweeps"
+
+
+class _Store:
+    def __init__(self, root, name, version):
+        self.folder = Path(root) / f"{name}-v{version}"
+
+    def load(self, key):
+        path = self.folder / f"{key}.json"
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None                        # a torn write: recompute the point
+
+    def save(self, key, params, output, provenance):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".{key}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps({"params": params, "output": output,
+                                   "provenance": provenance}, sort_keys=True))
+        os.replace(tmp, self.folder / f"{key}.json")   # atomic: a point is all there or absent
+
+
+# ------------------------------------------------------------------------------------------
+# Executors
+
+
+def client_from_env(spec: str | None = None):
+    """The Dask client that ``spec`` (default: ``$MFTHEORY_DASK``) asks for, or ``None``.
+
+    ``None``, ``''`` or ``'none'``: no Dask (run in-process). ``'local'``: a new
+    :class:`distributed.LocalCluster` on this machine — one worker per visible GPU, each worker
+    pinned to its own device through ``CUDA_VISIBLE_DEVICES`` (or dask-cuda's
+    ``LocalCUDACluster`` when it is installed); without GPUs ``$MFTHEORY_DASK_WORKERS`` (default:
+    the number of cores) single-threaded worker processes. ``'tcp://host:port'`` (or any other
+    scheduler address): a client of that existing scheduler.
+    """
+    if spec is None:
+        spec = os.environ.get("MFTHEORY_DASK", "")
+    if not isinstance(spec, str):
+        raise ValueError(f"the Dask setting must be 'local', a scheduler address such as "
+                         f"'tcp://host:8786', or '' for none; got {spec!r}")
+    spec = spec.strip()
+    if spec in ("", "none"):
+        return None
+    from distributed import Client, LocalCluster
+
+    if spec == "local":
+        n_gpu = _gpu_count()
+        env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        if n_gpu:
+            try:
+                from dask_cuda import LocalCUDACluster
+                return Client(LocalCUDACluster())
+            except ImportError:
+                cluster = LocalCluster(n_workers=n_gpu, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0")
+                client = Client(cluster)
+                client.register_plugin(_PinGPU(n_gpu))
+                return client
+        raw = os.environ.get("MFTHEORY_DASK_WORKERS", "")
+        try:
+            n = int(raw) if raw else (os.cpu_count() or 1)
+        except ValueError:
+            raise ValueError(f"MFTHEORY_DASK_WORKERS must be a positive integer, got {raw!r}") \
+                from None
+        n = check_positive_int("MFTHEORY_DASK_WORKERS", n)
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", env=env)
+        return Client(cluster)
+    if "://" in spec:
+        return Client(spec)
+    raise ValueError(f"the Dask setting must be 'local', a scheduler address such as "
+                     f"'tcp://host:8786', or '' for none; got {spec!r}")
+
+
+def _gpu_count() -> int:
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+try:
+    from distributed.diagnostics.plugin import WorkerPlugin as _WorkerPlugin
+except ImportError:                                     # pragma: no cover - dask is pinned
+    _WorkerPlugin = object
+
+
+class _PinGPU(_WorkerPlugin):
+    """Give worker ``i`` of a LocalCluster the GPU ``i mod n`` (before torch touches CUDA)."""
+
+    name = "mftheory-pin-gpu"
+
+    def __init__(self, n_gpu):
+        self.n_gpu = n_gpu
+
+    def setup(self, worker):
+        try:
+            index = int(worker.name) % self.n_gpu
+        except (TypeError, ValueError):
+            index = abs(hash(worker.name)) % self.n_gpu
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
+
+
+def _progress(total, enabled):
+    if total == 0:
+        return None
+    if enabled is None:
+        enabled = not os.environ.get("CI")
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:                                 # pragma: no cover - tqdm is pinned
+        return None
+    return tqdm(total=total, disable=not enabled, leave=False, desc="sweep")
+
+
+# ------------------------------------------------------------------------------------------
+# The sweep
+
+
+def sweep(fn: Callable, axes: Mapping, *, seeds=None, name: str | None = None,
+          version: str = "1", store=None, retries: int = 1, client=None,
+          progress: bool | None = None, on_error: str = "raise") -> SweepResult:
+    """Run ``fn`` at every point of the grid ``axes`` (times ``seeds``).
+
+    Parameters
+    ----------
+    fn : callable
+        Called as ``fn(**point)``; returns a mapping of outputs (or a number). On Dask it must
+        be importable or picklable by cloudpickle (a module-level function is safest).
+    axes : mapping
+        Axis name -> sequence of ints, floats or strings. The grid is their product, in order.
+    seeds : sequence of int, optional
+        Adds a last axis ``seed`` (passed to ``fn`` as ``seed=``).
+    name, version : str
+        The sweep's identity in the store (default name: ``fn``'s module and qualified name).
+        Change ``version`` whenever ``fn`` changes what it computes, so that stale points are not
+        reused.
+    store : path-like, ``True`` or ``None``
+        Folder of stored points (``True``: :func:`sweep_dir`). ``None`` (the default) keeps
+        nothing: every call recomputes every point, as the chapters do.
+    retries : int
+        Further attempts for a point that raises (default 1).
+    client : distributed.Client, optional
+        Run on this Dask client. Default: :func:`client_from_env` (``$MFTHEORY_DASK``); with
+        neither, in-process and sequentially.
+    progress : bool, optional
+        A tqdm bar; default on, except when ``CI`` is set.
+    on_error : {'raise', 'report'}
+        After all points have run, failed points raise :class:`SweepError` (default) or are only
+        listed in ``result.failures``.
+    """
+    if not callable(fn):
+        raise ValueError(f"`fn` must be callable, got {fn!r}")
+    grid = _check_axes(axes, seeds)
+    if name is None:
+        name = f"{getattr(fn, '__module__', 'fn')}.{getattr(fn, '__qualname__', 'fn')}"
+    for label, text in (("name", name), ("version", version)):
+        if not isinstance(text, str) or not text or any(c in text for c in "/\\\0") \
+                or "<" in text:
+            raise ValueError(f"`{label}` must be a non-empty string usable in a file name "
+                             f"(no slashes; a lambda or local function needs an explicit name), "
+                             f"got {text!r}")
+    retries = check_positive_int("retries", retries, minimum=0)
+    on_error = check_choice("on_error", on_error, ("raise", "report"))
+    if progress is not None and not isinstance(progress, bool):
+        raise ValueError(f"`progress` must be True, False or None, got {progress!r}")
+    if store is True:
+        store = sweep_dir()
+    if store is not None and not isinstance(store, (str, os.PathLike)):
+        raise ValueError(f"`store` must be a folder path, True or None, got {store!r}")
+    db = _Store(store, name, version) if store is not None else None
+
+    names = list(grid)
+    points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
+    keys = [_point_key(p) for p in points]
+    done, prov = {}, {}
+    for key in keys:
+        rec = db.load(key) if db is not None else None
+        if rec is not None:
+            done[key], prov[key] = rec["output"], rec.get("provenance", {})
+    loaded = len(done)
+    todo = [(k, p) for k, p in zip(keys, points, strict=True) if k not in done]
+    failures = []
+
+    def finish(key, params, output, provenance):
+        done[key], prov[key] = output, provenance
+        if db is not None:
+            db.save(key, params, output, provenance)
+
+    if client is None:
+        client = client_from_env()
+    bar = _progress(len(todo), progress)
+    try:
+        if client is None:
+            for key, params in todo:
+                for attempt in range(retries + 1):
+                    try:
+                        output, provenance = _run_point(fn, params)
+                    except Exception as exc:  # noqa: BLE001 - reported, never dropped
+                        if attempt == retries:
+                            failures.append({"params": params, "error": repr(exc),
+                                             "traceback": traceback.format_exc()})
+                    else:
+                        finish(key, params, output, provenance)
+                        break
+                if bar is not None:
+                    bar.update()
+        else:
+            _run_on_dask(client, fn, todo, retries, finish, failures, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    rows, provs = [], []
+    for key, params in zip(keys, points, strict=True):
+        if key in done:
+            rows.append({**params, **done[key]})
+            provs.append(prov[key])
+    result = SweepResult(name=name, version=version, axes=grid, rows=rows, failures=failures,
+                         computed=len(done) - loaded, loaded=loaded, provenance=provs)
+    if failures and on_error == "raise":
+        raise SweepError(result)
+    return result
+
+
+def _run_on_dask(client, fn, todo, retries, finish, failures, bar):
+    from distributed import as_completed
+
+    if not os.environ.get("CI") and getattr(client, "dashboard_link", None):
+        print(f"Dask dashboard: {client.dashboard_link}")
+    futures = {}
+    for key, params in todo:
+        fut = client.submit(_run_point, fn, params, retries=retries, pure=False,
+                            key=f"mftheory-sweep-{key}-{time.monotonic_ns()}")
+        futures[fut] = (key, params)
+    for fut in as_completed(futures):
+        key, params = futures[fut]
+        if fut.status == "finished":
+            output, provenance = fut.result()
+            finish(key, params, output, provenance)
+        else:
+            exc = fut.exception()
+            tb = fut.traceback()
+            text = "".join(traceback.format_exception(type(exc), exc, tb)) if tb is not None \
+                else repr(exc)
+            failures.append({"params": params, "error": repr(exc), "traceback": text})
+        fut.release()
+        if bar is not None:
+            bar.update()
+
+
+# ------------------------------------------------------------------------------------------
+# The book's named grids
+
+
+def _spurious_point(k, extra, seed, *, runs, n_steps, lr, use_device):
+    """One chunk of spurious-minima restarts for the network with k teacher and n = k + extra
+    student units (gradient-descent chapter)."""
+    from . import landscape, runtime
+
+    n_runs = runs[str(k)] if isinstance(runs, Mapping) else runs
+    device = runtime.device() if use_device else None
+    res = landscape.spurious_minima_search(k, k + extra, n_runs, n_steps=n_steps, lr=lr,
+                                           seed=seed, device=device)
+    s = res.spurious
+    return {"n": k + extra, "n_runs": n_runs, "n_spurious": int(s.sum()),
+            "values": res.value[s].tolist(), "lambda_min": res.lambda_min[s].tolist()}
+
+
+def _signal_point(sigma_w2, sigma_b2, seed, *, act, width, depth, n_seeds, c0):
+    """Finite-network averages of q_k, c_k and |delta_k|^2 (signal-propagation chapter)."""
+    from . import nets, runtime
+
+    sim = nets.simulate(act, sigma_w2, sigma_b2, width=width, depth=depth, c0=c0,
+                        n_seeds=n_seeds, seed=seed, device=runtime.device())
+    return {"q": sim.mean("q"), "c": sim.mean("c"), "grad_sq": sim.mean("grad_sq"),
+            "q_sem": sim.sem("q"), "c_sem": sim.sem("c"), "n_networks": n_seeds}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Grid:
+    fn: Callable
+    axes: dict
+    seeds: tuple
+    options: dict
+    version: str
+    about: str
+
+    def call(self):
+        import functools
+        return functools.partial(self.fn, **self.options)
+
+
+def _gd_grid(size):
+    if size == "small":       # the chapter's CPU run: 400 restarts at k = n = 6, 200 at 7 and 8
+        return _Grid(_spurious_point, {"k": [6, 7, 8], "extra": [0]}, (1, 2, 3, 4),
+                     {"runs": {"6": 100, "7": 50, "8": 50}, "n_steps": 2000, "lr": 0.3,
+                      "use_device": False}, "1",
+                     "spurious minima of k-teacher ReLU networks, CPU size")
+    return _Grid(_spurious_point, {"k": list(range(6, 13)), "extra": [0, 1]}, tuple(range(10)),
+                 {"runs": 100, "n_steps": 6000, "lr": 0.2, "use_device": True}, "1",
+                 "spurious minima, k = 6..12 and n = k, k + 1, 1000 restarts each")
+
+
+def _signal_grid(size):
+    sw = [round(x, 2) for x in np.linspace(1.0, 4.0, 13)]
+    if size == "small":
+        return _Grid(_signal_point, {"sigma_w2": sw[::3], "sigma_b2": [0.05]}, (0,),
+                     {"act": "tanh", "width": 200, "depth": 20, "n_seeds": 4, "c0": 0.9}, "1",
+                     "tanh networks of width 200, depth 20, 4 networks per point")
+    return _Grid(_signal_point, {"sigma_w2": sw, "sigma_b2": [0.05, 0.3]}, tuple(range(4)),
+                 {"act": "tanh", "width": 4096, "depth": 100, "n_seeds": 8, "c0": 0.9}, "1",
+                 "tanh networks of width 4096, depth 100, 32 networks per point")
+
+
+GRIDS = {
+    "gradient_descent.spurious_minima": _gd_grid,
+    "signal_propagation.simulations": _signal_grid,
+}
+"""Named grids of the book: name -> function of the size ('small' or 'full')."""
+
+
+def _grid(name, size):
+    name = check_choice("name", name, tuple(GRIDS))
+    size = check_choice("size", size, ("small", "full"))
+    return name, size, GRIDS[name](size)
+
+
+def run_grid(name: str, size: str = "full", *, store=True, client=None,
+             progress: bool | None = None) -> SweepResult:
+    """Run (or resume) the book's grid ``name`` at ``size`` into ``store`` (default:
+    :func:`sweep_dir`)."""
+    name, size, g = _grid(name, size)
+    return sweep(g.call(), g.axes, seeds=list(g.seeds), name=f"{name}.{size}", version=g.version,
+                 store=store, client=client, progress=progress)
+
+
+def load_grid(name: str, size: str = "full", *, store=None) -> SweepResult | None:
+    """The stored result of the book's grid ``name`` at ``size`` when every point is present,
+    else ``None`` (nothing is computed). ``store``: a folder (default :func:`sweep_dir`)."""
+    name, size, g = _grid(name, size)
+    root = sweep_dir() if store is None else store
+    if not isinstance(root, (str, os.PathLike)):
+        raise ValueError(f"`store` must be a folder path or None, got {root!r}")
+    db = _Store(root, f"{name}.{size}", g.version)
+    grid = _check_axes(g.axes, list(g.seeds))
+    names = list(grid)
+    rows, provs = [], []
+    for combo in itertools.product(*grid.values()):
+        params = dict(zip(names, combo, strict=True))
+        rec = db.load(_point_key(params))
+        if rec is None:
+            return None
+        rows.append({**params, **rec["output"]})
+        provs.append(rec.get("provenance", {}))
+    return SweepResult(name=f"{name}.{size}", version=g.version, axes=grid, rows=rows,
+                       failures=[], computed=0, loaded=len(rows), provenance=provs)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mftheory.sweep",
+                                     description="Run the book's parameter grids, resumably.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the named grids")
+    run = sub.add_parser("run", help="run or resume a grid")
+    run.add_argument("name", choices=sorted(GRIDS))
+    run.add_argument("--size", choices=("small", "full"), default="full")
+    run.add_argument("--dask", default=None,
+                     help="'local', a scheduler address (tcp://host:port), or 'none' "
+                          "(default: $MFTHEORY_DASK, else none)")
+    run.add_argument("--store", default=None, help=f"results folder (default: {sweep_dir()})")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for name, make in sorted(GRIDS.items()):
+            for size in ("small", "full"):
+                g = make(size)
+                n = int(np.prod([len(v) for v in g.axes.values()])) * len(g.seeds)
+                print(f"{name:36s} {size:5s} {n:4d} points  {g.about}")
+        return 0
+    client = client_from_env(args.dask)
+    start = time.perf_counter()
+    try:
+        result = run_grid(args.name, args.size, store=args.store or True, client=client)
+    except SweepError as err:
+        print(err, file=sys.stderr)
+        return 1
+    finally:
+        if client is not None:
+            client.close()
+    print(f"{args.name} ({args.size}): {result.computed} points computed, {result.loaded} loaded, "
+          f"in {time.perf_counter() - start:.1f} s; stored in "
+          f"{Path(args.store) if args.store else sweep_dir()}")
+    return 0
+
+
+if __name__ == "__main__":          # pragma: no cover
+    sys.exit(main())

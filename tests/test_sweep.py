@@ -1,0 +1,216 @@
+"""mftheory.sweep: sequential and Dask runs agree, interrupted sweeps resume, failures are
+retried then reported. The Dask tests use a real LocalCluster with two worker processes."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import pytest
+
+from mftheory import sweep as sw
+
+# Workers import nothing from tests/: ship this module's functions to them by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def noisy_mean(a, b, seed):
+    """A seeded toy experiment with an array output."""
+    rng = np.random.default_rng([seed, a, int(1000 * b)])
+    x = rng.standard_normal(100) * b + a
+    return {"mean": x.mean(), "hist": np.histogram(x, bins=4, range=(-3, 6))[0]}
+
+
+def flaky(a, seed, folder, fail_times):
+    """Fails the first fail_times[a] calls at each point (attempts counted in files, so that
+    worker processes share the count)."""
+    folder = Path(folder)
+    attempt = len(list(folder.glob(f"a{a}-s{seed}-*")))
+    (folder / f"a{a}-s{seed}-{attempt}-{os.getpid()}").touch()
+    if attempt < fail_times.get(str(a), 0):
+        raise RuntimeError(f"planned failure {attempt} at a={a}")
+    return {"value": float(a + seed)}
+
+
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0", env={"OMP_NUM_THREADS": "1"})
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+AXES = {"a": [0, 1, 2], "b": [0.5, 1.5]}
+
+
+def test_sequential_result_is_labelled_and_deterministic():
+    r1 = sw.sweep(noisy_mean, AXES, seeds=[3, 4], name="toy", progress=False)
+    r2 = sw.sweep(noisy_mean, AXES, seeds=[3, 4], name="toy", progress=False)
+    assert r1.shape == (3, 2, 2) and r1.n_points == 12 and len(r1.rows) == 12
+    assert r1.computed == 12 and r1.loaded == 0 and not r1.failures
+    m = r1.array("mean")
+    assert m.shape == (3, 2, 2) and np.array_equal(m, r2.array("mean"))
+    assert r1.array("hist").shape == (3, 2, 2, 4)
+    # array() puts each point where its parameters say
+    row = r1.select(a=2, b=1.5, seed=4)[0]
+    assert m[2, 1, 1] == row["mean"] == pytest.approx(noisy_mean(2, 1.5, 4)["mean"], abs=0)
+
+
+def test_dask_gives_the_same_numbers_as_sequential(client):
+    seq = sw.sweep(noisy_mean, AXES, seeds=[3, 4], name="toy", progress=False)
+    dist = sw.sweep(noisy_mean, AXES, seeds=[3, 4], name="toy", progress=False, client=client)
+    assert dist.computed == 12 and not dist.failures
+    assert np.array_equal(seq.array("mean"), dist.array("mean"))
+    assert np.array_equal(seq.array("hist"), dist.array("hist"))
+    # the points really ran in the two worker processes
+    pids = {p["pid"] for p in dist.provenance}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+
+
+def test_store_resumes_and_rerun_computes_nothing(tmp_path):
+    r1 = sw.sweep(noisy_mean, AXES, seeds=[0], name="toy", store=tmp_path, progress=False)
+    assert r1.computed == 6 and len(list((tmp_path / "toy-v1").glob("*.json"))) == 6
+    r2 = sw.sweep(noisy_mean, AXES, seeds=[0], name="toy", store=tmp_path, progress=False)
+    assert r2.computed == 0 and r2.loaded == 6
+    assert np.array_equal(r1.array("mean"), r2.array("mean"))
+    # a new version does not reuse stale points
+    r3 = sw.sweep(noisy_mean, AXES, seeds=[0], name="toy", version="2", store=tmp_path,
+                  progress=False)
+    assert r3.computed == 6
+
+
+KILLED_SCRIPT = textwrap.dedent("""
+    import sys, time
+    from mftheory import sweep as sw
+
+    def slow(i, seed):
+        time.sleep(0.4)
+        return {"value": float(i * 10 + seed)}
+
+    sw.sweep(slow, {"i": list(range(12))}, seeds=[0], name="slow", store=sys.argv[1],
+             progress=False)
+""")
+
+
+def slow(i, seed):
+    return {"value": float(i * 10 + seed)}
+
+
+def test_killed_sweep_resumes_with_only_the_missing_points(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(KILLED_SCRIPT)
+    store = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, str(script), str(store)])
+    folder = store / "slow-v1"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(folder.glob("*.json"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = len(list(folder.glob("*.json")))
+    assert 3 <= finished < 12, "the sweep was not interrupted half-way"
+    r = sw.sweep(slow, {"i": list(range(12))}, seeds=[0], name="slow", store=store,
+                 progress=False)
+    assert r.loaded == finished and r.computed == 12 - finished
+    assert r.array("value").ravel().tolist() == [10.0 * i for i in range(12)]
+    assert len(list(folder.glob("*.json"))) == 12
+
+
+@pytest.mark.parametrize("where", ["sequential", "dask"])
+def test_failing_point_is_retried_then_reported_while_others_finish(tmp_path, where, request):
+    client = request.getfixturevalue("client") if where == "dask" else None
+    import functools
+
+    # a=1 fails once (a retry saves it); a=2 fails 5 times (more than the retry): reported.
+    fn = functools.partial(flaky, folder=str(tmp_path), fail_times={"1": 1, "2": 5})
+    with pytest.raises(sw.SweepError) as info:
+        sw.sweep(fn, {"a": [0, 1, 2, 3]}, seeds=[0], name="flaky", retries=1,
+                 store=tmp_path / "store", client=client, progress=False)
+    res = info.value.result
+    assert [r["a"] for r in res.rows] == [0, 1, 3]
+    assert len(res.failures) == 1 and res.failures[0]["params"] == {"a": 2, "seed": 0}
+    assert "planned failure" in res.failures[0]["traceback"]
+    assert "1 of 4 points failed" in str(info.value)
+    assert len(list(tmp_path.glob("a2-s0-*"))) == 2          # first try + one retry
+    assert len(list(tmp_path.glob("a1-s0-*"))) == 2
+    assert np.isnan(res.array("value")[2, 0])
+    # the successes were stored: a rerun recomputes only the failed point (which now succeeds)
+    fn_ok = functools.partial(flaky, folder=str(tmp_path), fail_times={})
+    again = sw.sweep(fn_ok, {"a": [0, 1, 2, 3]}, seeds=[0], name="flaky",
+                     store=tmp_path / "store", client=client, progress=False)
+    assert again.loaded == 3 and again.computed == 1 and not again.failures
+
+
+def test_report_mode_returns_instead_of_raising():
+    def boom(a):
+        raise ValueError("no")
+    r = sw.sweep(boom, {"a": [1, 2]}, name="boom", retries=0, on_error="report",
+                 progress=False)
+    assert not r.rows and len(r.failures) == 2
+
+
+def test_named_grids_list_and_load(tmp_path, capsys):
+    assert sw.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "gradient_descent.spurious_minima" in out and "signal_propagation.simulations" in out
+    assert sw.load_grid("signal_propagation.simulations", "small", store=tmp_path) is None
+
+
+def test_run_and_load_a_named_grid(tmp_path):
+    r = sw.run_grid("signal_propagation.simulations", "small", store=tmp_path, progress=False)
+    assert r.computed == 5 and r.array("q").shape == (5, 1, 1, 20)
+    loaded = sw.load_grid("signal_propagation.simulations", "small", store=tmp_path)
+    assert np.array_equal(loaded.array("c"), r.array("c"))
+    assert all("date" in p and "numpy" in p for p in loaded.provenance)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"fn": 3}, "callable"),
+    ({"axes": [1, 2]}, "mapping"),
+    ({"axes": {"a": []}}, "empty"),
+    ({"axes": {"a": "abc"}}, "sequence"),
+    ({"axes": {"a": [1, 1]}}, "repeated"),
+    ({"axes": {"a": [float("nan")]}}, "finite"),
+    ({"axes": {"a": [None]}}, "ints, floats"),
+    ({"axes": {"a b": [1]}}, "identifiers"),
+    ({"axes": {"seed": [1]}, "seeds": [1]}, "either"),
+    ({"seeds": [-1]}, "seeds"),
+    ({"seeds": []}, "non-empty"),
+    ({"retries": -1}, "retries"),
+    ({"on_error": "ignore"}, "on_error"),
+    ({"store": 3.5}, "store"),
+    ({"progress": "yes"}, "progress"),
+    ({"name": "a/b"}, "name"),
+])
+def test_bad_input_raises_value_error(kwargs, match):
+    args = {"fn": noisy_mean, "axes": {"a": [1], "b": [1.0]}, "seeds": [0], "name": "x",
+            "progress": False}
+    args.update(kwargs)
+    fn, axes = args.pop("fn"), args.pop("axes")
+    with pytest.raises(ValueError, match=match):
+        sw.sweep(fn, axes, **args)
+
+
+def test_bad_settings_raise_value_error():
+    with pytest.raises(ValueError, match="local"):
+        sw.client_from_env("bogus")
+    with pytest.raises(ValueError, match="local"):
+        sw.client_from_env(3)
+    assert sw.client_from_env("") is None and sw.client_from_env("none") is None
+    with pytest.raises(ValueError, match="name"):
+        sw.run_grid("nope")
+    with pytest.raises(ValueError, match="size"):
+        sw.load_grid("gradient_descent.spurious_minima", "huge")
+    r = sw.sweep(noisy_mean, {"a": [1], "b": [1.0]}, seeds=[0], name="x", progress=False)
+    with pytest.raises(ValueError, match="outputs"):
+        r.array("nope")
+    with pytest.raises(ValueError, match="axis"):
+        r.select(c=1)
