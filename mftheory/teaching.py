@@ -1,4 +1,16 @@
-"""Instructors' tools: student notebooks without solutions, and a student-edition site.
+"""Instructors' tools: the LaTeX macros of every notebook, student notebooks without solutions,
+and a student-edition site.
+
+**Macros.** The book's LaTeX macros (``\\sw``, ``\\E``, ...) are defined once, in ``_config.yml``
+(``sphinx.config.mathjax3_config.tex.macros``), which only the built site reads. Jupyter, Colab
+and nbconvert render a notebook's markdown with MathJax and know nothing of that file, so each
+notebook carries the same definitions in its first cell: a markdown cell of
+``$\\newcommand{\\sw}{\\sigma_w^2}$`` lines, tagged ``remove-cell`` (the site drops it, so the
+chapter's label and title stay the first thing on the page) and marked
+``"mftheory": {"role": "latex-macros"}`` in its metadata so that :func:`add_macro_cell` finds
+and rewrites it. MathJax's ``\\newcommand`` definitions are global to the page, so one cell
+serves the whole notebook. :func:`latex_macros` reads the list from ``_config.yml``,
+:func:`macro_cell_source` writes the cell, :func:`add_macro_cell` puts it first in a notebook.
 
 Exercises in the chapters use sphinx-exercise. A solution is either a single markdown
 directive (```` ```{solution} ex-label ```` ... ```` ``` ````) or a *gated* solution that
@@ -10,10 +22,14 @@ place of each solution a short cell that tells the student how to check an answe
 :func:`student_config` turns the book's ``_config.yml`` into the student edition's
 (``hide_solutions: true``: the site keeps the exercises and drops every solution).
 
-Command line (used by ``make student``)::
+Command line (the last two are used by ``make student``)::
 
+    python -m mftheory.teaching macros book/*.ipynb            # write/refresh the macro cells
+    python -m mftheory.teaching macros --check book/*.ipynb    # exit 1 if any is missing/stale
     python -m mftheory.teaching student-notebooks book student/notebooks
     python -m mftheory.teaching student-config _config.yml _build/student/src/_config.yml
+
+``macros`` reads ``_config.yml`` from the current folder (``--config PATH`` to change it).
 
 ``make student`` builds the student site from the stripped notebooks (``hide_solutions`` only
 guards what is left; on its own it crashes on gated solutions with sphinx-exercise 1.2.1).
@@ -26,7 +42,12 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["strip_solutions", "student_notebooks", "student_config", "main"]
+__all__ = ["latex_macros", "macro_cell_source", "add_macro_cell", "write_macro_cells",
+           "strip_solutions", "student_notebooks", "student_config", "main"]
+
+#: Metadata that marks a notebook's macro cell (so the generator finds it again).
+MACRO_MARK = {"role": "latex-macros"}
+_MACRO_NAME = re.compile(r"^[A-Za-z]+$")
 
 _GATE_START = re.compile(r"^\s*(`{3,}|:{3,})\{solution-start\}\s*(\S+)", re.MULTILINE)
 _GATE_END = re.compile(r"^\s*(`{3,}|:{3,})\{solution-end\}", re.MULTILINE)
@@ -53,6 +74,143 @@ def _fence_end(text: str, start: int, fence: str) -> int:
     if m is None:
         return len(text)
     return m.end()
+
+
+# ---------------------------------------------------------------------------------------------
+# LaTeX macros
+
+
+def latex_macros(config_text) -> dict[str, tuple[str, int]]:
+    """The book's LaTeX macros, read from the text of ``_config.yml``.
+
+    Returns ``{name: (definition, number_of_arguments)}`` in the file's order, from
+    ``sphinx.config.mathjax3_config.tex.macros``, whose entries are MathJax's: a string, or a
+    list ``[definition, n_args]`` (or ``[definition, n_args, default]``, which is refused: an
+    optional argument has no ``\\newcommand`` form that all renderers share).
+    """
+    import yaml
+
+    if not isinstance(config_text, str):
+        raise ValueError(f"`config_text` must be the text of _config.yml (a str), "
+                         f"got {type(config_text).__name__}")
+    try:
+        cfg = yaml.safe_load(config_text)
+    except yaml.YAMLError as err:
+        raise ValueError(f"`config_text` is not valid YAML: {err}") from None
+    try:
+        raw = cfg["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"]
+    except (TypeError, KeyError):
+        raise ValueError("`config_text` has no sphinx.config.mathjax3_config.tex.macros "
+                         "mapping") from None
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError("sphinx.config.mathjax3_config.tex.macros must be a non-empty mapping")
+    macros = {}
+    for name, value in raw.items():
+        if not isinstance(name, str) or not _MACRO_NAME.match(name):
+            raise ValueError(f"macro name {name!r} must be letters only (e.g. 'sw')")
+        if isinstance(value, str):
+            body, nargs = value, 0
+        elif (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
+              and isinstance(value[1], int) and not isinstance(value[1], bool)
+              and 1 <= value[1] <= 9):
+            body, nargs = value
+        else:
+            raise ValueError(f"macro {name!r}: the definition must be a string or "
+                             f"[string, n_args] with 1 <= n_args <= 9, got {value!r}")
+        if "$" in body or "\n" in body:
+            raise ValueError(f"macro {name!r}: the definition may not contain '$' or a newline")
+        macros[name] = (body, nargs)
+    return macros
+
+
+def macro_cell_source(macros) -> str:
+    """The text of a notebook's macro cell: one ``$\\newcommand...$`` per macro.
+
+    The first line is an HTML comment (invisible in Jupyter) saying where the list comes from.
+    """
+    if not isinstance(macros, dict) or not macros:
+        raise ValueError("`macros` must be a non-empty dict {name: (definition, n_args)} as "
+                         "returned by latex_macros()")
+    lines = ["<!-- LaTeX macros for Jupyter, Colab and nbconvert, generated from _config.yml "
+             "by `python -m mftheory.teaching macros`; do not edit by hand. -->"]
+    for name, spec in macros.items():
+        if (not isinstance(name, str) or not _MACRO_NAME.match(name)
+                or not isinstance(spec, tuple) or len(spec) != 2
+                or not isinstance(spec[0], str) or "$" in spec[0]
+                or not isinstance(spec[1], int) or isinstance(spec[1], bool)
+                or not 0 <= spec[1] <= 9):
+            raise ValueError(f"`macros`: entry {name!r}: {spec!r} is not "
+                             f"(definition without '$', n_args in 0..9)")
+        body, nargs = spec
+        args = f"[{nargs}]" if nargs else ""
+        lines.append(f"$\\newcommand{{\\{name}}}{args}{{{body}}}$")
+    return "\n".join(lines)
+
+
+def _is_macro_cell(cell) -> bool:
+    return (isinstance(cell, dict) and cell.get("cell_type") == "markdown"
+            and isinstance(cell.get("metadata"), dict)
+            and cell["metadata"].get("mftheory") == MACRO_MARK)
+
+
+def add_macro_cell(nb, macros) -> tuple[dict, bool]:
+    """Return a copy of notebook ``nb`` whose first cell is the macro cell, and whether it changed.
+
+    An existing macro cell (found by its metadata mark, wherever it is) is rewritten and moved to
+    the front, keeping its cell id; extra copies are removed. The other cells are untouched.
+    """
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise ValueError("`nb` must be a notebook (a dict with a 'cells' list)")
+    source = macro_cell_source(macros)
+    old = [c for c in nb["cells"] if _is_macro_cell(c)]
+    rest = [c for c in nb["cells"] if not _is_macro_cell(c)]
+    cell = json.loads(json.dumps(old[0])) if old else {"cell_type": "markdown"}
+    cell["metadata"] = {"mftheory": dict(MACRO_MARK), "tags": ["remove-cell"]}
+    cell["source"] = source
+    if "id" not in cell and nb.get("nbformat", 4) >= 4 and nb.get("nbformat_minor", 5) >= 5:
+        cell["id"] = "latex-macros"
+    out = dict(nb)
+    out["cells"] = [cell] + rest
+    changed = not (len(old) == 1 and nb["cells"] and nb["cells"][0] is old[0]
+                   and old[0] == cell)
+    return out, changed
+
+
+def write_macro_cells(paths, config_path="_config.yml", *, check=False) -> list[str]:
+    """Put the macro cell of ``config_path``'s macros first in each notebook of ``paths``.
+
+    Returns the notebooks that changed (with ``check=True``: that would change; nothing is
+    written). Notebooks are read and written with nbformat, as jupytext writes them.
+    """
+    import nbformat
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    if not isinstance(paths, (list, tuple)) or not paths:
+        raise ValueError("`paths` must be a non-empty list of notebook paths")
+    if not isinstance(check, bool):
+        raise ValueError(f"`check` must be True or False, got {check!r}")
+    for p in list(paths) + [config_path]:
+        if not isinstance(p, (str, Path)) or not Path(p).is_file():
+            raise ValueError(f"{p!r} is not an existing file (expected notebooks and _config.yml)")
+    macros = latex_macros(Path(config_path).read_text())
+    changed = []
+    for p in paths:
+        text = Path(p).read_text()
+        try:
+            nb = nbformat.reads(text, as_version=4)
+        except Exception as err:                      # nbformat raises several kinds
+            raise ValueError(f"{str(p)!r} is not a notebook: {err}") from None
+        new, did = add_macro_cell(nb, macros)
+        if did:
+            changed.append(str(p))
+            if not check:
+                nbformat.write(nbformat.from_dict(new), str(p))
+    return changed
+
+
+# ---------------------------------------------------------------------------------------------
+# Student edition
 
 
 def strip_solutions(nb: dict, chapter: str = "<chapter>") -> tuple[dict, int]:
@@ -140,7 +298,13 @@ def student_config(config_text: str) -> str:
     """The student edition's ``_config.yml``: same book, ``hide_solutions: true``."""
     import yaml
 
-    cfg = yaml.safe_load(config_text)
+    if not isinstance(config_text, str):
+        raise ValueError(f"`config_text` must be the text of _config.yml (a str), "
+                         f"got {type(config_text).__name__}")
+    try:
+        cfg = yaml.safe_load(config_text)
+    except yaml.YAMLError as err:
+        raise ValueError(f"`config_text` is not valid YAML: {err}") from None
     if not isinstance(cfg, dict):
         raise ValueError("the configuration must be a YAML mapping")
     cfg["title"] = f"{cfg.get('title', 'Book')} (student edition)"
@@ -149,7 +313,33 @@ def student_config(config_text: str) -> str:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Command line; see the module docstring. Returns the exit status."""
+    if argv is None:
+        argv = sys.argv[1:]
+    if not isinstance(argv, (list, tuple)) or not all(isinstance(a, str) for a in argv):
+        raise ValueError(f"`argv` must be None or a list of strings, got {argv!r}")
+    argv = list(argv)
+    if argv and argv[0] == "macros":
+        args, config, check = argv[1:], "_config.yml", False
+        if "--check" in args:
+            check = True
+            args = [a for a in args if a != "--check"]
+        if "--config" in args:
+            i = args.index("--config")
+            if i + 1 >= len(args):
+                print("--config needs a path", file=sys.stderr)
+                return 2
+            config = args[i + 1]
+            args = args[:i] + args[i + 2:]
+        if not args:
+            print("macros: give the notebooks, e.g. book/*.ipynb", file=sys.stderr)
+            return 2
+        changed = write_macro_cells(args, config, check=check)
+        for name in changed:
+            print(f"{name}: macro cell {'missing or stale' if check else 'written'}")
+        if not changed:
+            print(f"{len(args)} notebook(s): macro cells up to date")
+        return 1 if (check and changed) else 0
     if len(argv) == 3 and argv[0] == "student-notebooks":
         counts = student_notebooks(argv[1], argv[2])
         for name, n in counts.items():

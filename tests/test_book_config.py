@@ -55,7 +55,8 @@ def test_repository_url_is_set_once_and_install_cells_use_it():
     assert CONFIG["launch_buttons"]["colab_url"] and CONFIG["launch_buttons"]["binderhub_url"]
     for path in NOTEBOOKS:
         nb = json.loads(path.read_text())
-        first_code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+        first_code = next((c for c in nb["cells"] if c["cell_type"] == "code"), None)
+        assert first_code is not None, f"{path.name} has no code cell (no install cell)"
         src = "".join(first_code["source"])
         assert f"git+{url}" in src, f"{path.name}: first code cell must install from {url}"
         assert "import mftheory" in src
