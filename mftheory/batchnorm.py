@@ -88,6 +88,8 @@ __all__ = [
     "bsb1_mu",
     "bn_vmap_laplace",
     "bn_vmap_mc",
+    "mean_field_iterate",
+    "relative_diagonal_spread",
     "forward_eigenvalues",
     "alpha_transition",
     "gradient_explosion_rate",
@@ -579,6 +581,44 @@ def bn_vmap_mc(act, Sigma, *, n_samples=100_000, seed=0, alpha=1.0, gamma=1.0, b
     return mean, np.sqrt(var / (n - 1))
 
 
+def mean_field_iterate(act, Sigma0, steps, *, n_samples=20_000, seed=0, alpha=1.0, gamma=1.0,
+                       beta=0.0):
+    r"""Iterate the BN mean-field map by Monte Carlo: :math:`\Sigma^{t+1}=\hat V(\Sigma^t)`.
+
+    Each step is :func:`bn_vmap_mc` with ``n_samples`` fresh samples (seeds ``seed``,
+    ``seed + 1``, ...). Returns the array of iterates, shape (steps + 1, B, B), starting with
+    ``Sigma0``. Used to show convergence to the BSB1 point from random starts, and the
+    symmetry breaking of :math:`\alpha`-ReLU past :func:`alpha_transition`.
+    """
+    p = _check_phi(act, alpha, gamma, beta)
+    S, B, _ = _check_sigma(Sigma0)
+    steps = check_positive_int("steps", steps)
+    n = check_positive_int("n_samples", n_samples, minimum=2)
+    seed = check_positive_int("seed", seed, minimum=0)
+    out = [S]
+    for t in range(steps):
+        try:
+            S = bn_vmap_mc(p.act, S, n_samples=n, seed=seed + t, alpha=p.alpha, gamma=p.gamma,
+                           beta=p.beta)
+        except ValueError:
+            raise ValueError(f"the iteration degenerated at step {t + 1} (G Sigma G = 0: the "
+                             "activation maps every batch to a constant)") from None
+        out.append(S)
+    return np.array(out)
+
+
+def relative_diagonal_spread(Sigma) -> float:
+    r""":math:`\mathrm{Var}(\Sigma_{ii})/\mathrm{mean}(\Sigma_{ii})^2`: 0 for a BSB1 matrix,
+    of order 1 after BSB1 :math:`\to` BSB2 symmetry breaking (unequal norms)."""
+    S = check_array("Sigma", Sigma, ndim=2)
+    if S.shape[0] != S.shape[1] or S.shape[0] < 2:
+        raise ValueError(f"`Sigma` must be a square matrix of size >= 2, got shape {S.shape}")
+    d = np.diag(S)
+    if not np.mean(d) > 0:
+        raise ValueError("`Sigma` must have a positive mean diagonal")
+    return float(np.var(d) / np.mean(d) ** 2)
+
+
 # --------------------------------------------------------------------------------------
 # Linearised forward dynamics
 # --------------------------------------------------------------------------------------
@@ -842,7 +882,7 @@ class BNSimulation:
     """Result of :func:`simulate_bn_mlp`.
 
     ``grad_sq[s, l]``: squared Frobenius norm of :math:`\\partial L/\\partial z^{l+1}` (layer
-    ``l + 1`` of ``depth``) in network ``s``, normalised so that the last layer's is 1;
+    ``l + 1`` of ``depth``) for batch ``s`` (network ``s // n_batches``), normalised so that the last layer's is 1;
     ``cov``: :math:`z^lz^{lT}/N` averaged over networks and over the last ``cov_layers``
     layers, shape (B, B); ``rates``: the fitted per-layer growth factor of each network
     (:math:`\\exp` of minus the least-squares slope of :math:`\\ln` ``grad_sq`` over the
@@ -875,12 +915,17 @@ def _fit_rate(log_g, window):
     return np.exp(-slopes), float(r2.min())
 
 
-def simulate_bn_mlp(act, B, *, width, depth, n_seeds=1, seed=0, sigma_w2=1.0, eps=0.0,
-                    alpha=1.0, gamma=1.0, beta=0.0, window=None, cov_layers=None,
-                    device=None, dtype="float64") -> BNSimulation:
+def simulate_bn_mlp(act, B, *, width, depth, n_seeds=1, n_batches=1, seed=0, sigma_w2=1.0,
+                    eps=0.0, alpha=1.0, gamma=1.0, beta=0.0, window=None, cov_layers=None,
+                    device=None, dtype="float32") -> BNSimulation:
     r"""Finite batch-normalized MLPs: per-layer squared gradient norms and batch covariances.
 
-    Each network: input :math:`x^0\sim\mathcal N(0,I)` of shape (B, width); for
+    Each of ``n_seeds`` networks carries ``n_batches`` independent input batches (BN
+    normalises each batch separately; the batches share the weights, which makes the
+    weights, the dominant cost, ``n_batches`` times cheaper per estimate; in a wide layer
+    the gradients of different batches point in nearly orthogonal directions, so their
+    fitted rates are nearly independent). Each batch: input :math:`x^0\sim\mathcal N(0,I)`
+    of shape (B, width); for
     :math:`l=1..` ``depth``: :math:`z^l=x^{l-1}W^{lT}` with
     :math:`W^l_{ij}\sim\mathcal N(0,\sigma_w^2/\text{width})`,
     :math:`x^l=\phi(\gamma\,\mathrm{BN}_\epsilon(z^l)+\beta)`. A Gaussian cotangent on
@@ -892,7 +937,8 @@ def simulate_bn_mlp(act, B, *, width, depth, n_seeds=1, seed=0, sigma_w2=1.0, ep
     Parameters
     ----------
     act, alpha, gamma, beta : the activation, as in :func:`gradient_explosion_rate`
-    B : int >= 4; width, depth : int >= 1 (depth >= 4); n_seeds : int >= 1; seed : int >= 0
+    B : int >= 4; width, depth : int >= 1 (depth >= 4); n_seeds, n_batches : int >= 1;
+    seed : int >= 0
     sigma_w2 : float > 0 (irrelevant when eps = 0); eps : float >= 0
     window : (first, last) layers of the fit, default (depth // 5, depth - depth // 10)
     cov_layers : int, the number of last layers averaged into ``cov`` (default depth // 2)
@@ -903,6 +949,7 @@ def simulate_bn_mlp(act, B, *, width, depth, n_seeds=1, seed=0, sigma_w2=1.0, ep
     width = check_positive_int("width", width)
     depth = check_positive_int("depth", depth, minimum=4)
     n_seeds = check_positive_int("n_seeds", n_seeds)
+    n_batches = check_positive_int("n_batches", n_batches)
     seed = check_positive_int("seed", seed, minimum=0)
     sw2 = check_real("sigma_w2", sigma_w2, low=0.0, low_inclusive=False)
     eps = check_real("eps", eps, low=0.0)
@@ -922,46 +969,53 @@ def simulate_bn_mlp(act, B, *, width, depth, n_seeds=1, seed=0, sigma_w2=1.0, ep
     dev, dt = _check_device_dtype(device, dtype)
     torch = _torch()
     base, dbase = _torch_phi(p, torch)
-    log_g = np.zeros((n_seeds, depth))
+    k = n_batches
+    log_g = np.zeros((n_seeds, k, depth))
     cov = torch.zeros((B, B), dtype=torch.float64, device=dev)
     with torch.no_grad():
         for s in range(n_seeds):
             gen = torch.Generator(device=dev).manual_seed(seed * 1_000_003 + s)
-            x = torch.randn((B, width), generator=gen, device=dev, dtype=torch.float32).to(dt)
+            x = torch.randn((k, B, width), generator=gen, device=dev,
+                            dtype=torch.float32).to(dt)
             Ws, zhats, sigmas = [], [], []
             for layer in range(depth):
                 W = torch.randn((width, width), generator=gen, device=dev,
                                 dtype=torch.float32).to(dt) * math.sqrt(sw2 / width)
                 z = x @ W.T
                 if layer >= depth - cov_layers:
-                    cov += (z @ z.T).to(torch.float64) / width
-                zc = z - z.mean(dim=0)
-                sig = torch.sqrt((zc * zc).mean(dim=0) + eps)
+                    cov += torch.einsum("kin,kjn->ij", z, z).to(torch.float64) / (width * k)
+                zc = z - z.mean(dim=1, keepdim=True)
+                sig = torch.sqrt((zc * zc).mean(dim=1, keepdim=True) + eps)
                 zhat = zc / sig
                 x = base(p.gamma * zhat + p.beta)
                 Ws.append(W)
                 zhats.append(zhat)
                 sigmas.append(sig)
-            g = torch.randn((B, width), generator=gen, device=dev, dtype=torch.float32).to(dt)
-            log_scale = 0.0
+            g = torch.randn((k, B, width), generator=gen, device=dev,
+                            dtype=torch.float32).to(dt)
+            log_scale = np.zeros(k)
             for layer in range(depth - 1, -1, -1):
                 zhat, sig = zhats[layer], sigmas[layer]
                 gh = g * p.gamma * dbase(p.gamma * zhat + p.beta)
-                dz = (gh - gh.mean(dim=0) - zhat * (gh * zhat).mean(dim=0)) / sig
-                nrm2 = float((dz * dz).sum())
-                log_g[s, layer] = math.log(nrm2) + log_scale if nrm2 > 0 else -math.inf
+                dz = (gh - gh.mean(dim=1, keepdim=True)
+                      - zhat * (gh * zhat).mean(dim=1, keepdim=True)) / sig
+                nrm2 = (dz * dz).sum(dim=(1, 2)).to(torch.float64).cpu().numpy()
+                with np.errstate(divide="ignore"):
+                    log_g[s, :, layer] = np.log(nrm2) + log_scale
                 g = dz @ Ws[layer]
-                gn = float(torch.sqrt((g * g).sum()))
-                if gn > 0:
-                    g = g / gn
-                    log_scale += 2 * math.log(gn)
+                gn = torch.sqrt((g * g).sum(dim=(1, 2), keepdim=True))
+                gn = torch.where(gn > 0, gn, torch.ones_like(gn))
+                g = g / gn
+                log_scale += 2 * np.log(gn.reshape(k).to(torch.float64).cpu().numpy())
             del Ws, zhats, sigmas
+    log_g = log_g.reshape(n_seeds * k, depth)
     if not np.all(np.isfinite(log_g[:, lo - 1:hi])):
         raise ValueError("the gradient vanished exactly in the fitted window (a dead network);"
                          " use another activation, width or window")
     log_g -= log_g[:, -1:]
     rates, r2 = _fit_rate(log_g, (lo, hi))
-    se = float(rates.std(ddof=1) / math.sqrt(n_seeds)) if n_seeds > 1 else math.nan
+    n = n_seeds * k
+    se = float(rates.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
     return BNSimulation(p.act, B, width, depth, np.exp(log_g),
                         (cov / (n_seeds * cov_layers)).cpu().numpy(), rates, float(rates.mean()),
                         se, (lo, hi), r2)
@@ -1050,7 +1104,7 @@ def train_bn_mlp(data, *, act="relu", depth, B, width=128, steps=400, lr=0.02, e
         for i in range(0, n_full, B):
             pred = net(Xte[i:i + B]).argmax(dim=1)
             correct += int((pred == Yte[i:i + B]).sum())
-    if not math.isfinite(float(loss)):
+    if not math.isfinite(float(loss.detach())):
         return 1.0 / n_out
     return correct / n_full
 
@@ -1091,8 +1145,12 @@ def sgd_step_profile(data, *, depth=50, width=256, B=64, lr=0.1, steps=1, eps=1e
     opt = torch.optim.SGD(net.parameters(), lr=lr)
     out = {k: np.zeros((steps + 1, depth)) for k in ("weight", "grad_z", "grad_w")}
     zs = []
-    hooks = [lin.register_forward_hook(lambda m, i, o: (o.retain_grad(), zs.append(o)))
-             for lin in linears]
+    def keep(module, inputs, output):
+        if output.requires_grad:
+            output.retain_grad()
+        zs.append(output)
+
+    hooks = [lin.register_forward_hook(keep) for lin in linears]
 
     def measure(t):
         zs.clear()

@@ -1,0 +1,275 @@
+r"""Checks for the exercises of the chapter on the mean-field theory of batch normalization.
+
+Each check takes the student's answer as data (a wrong, non-numeric or non-finite answer gives
+a not-correct :class:`~mftheory.exercises.Feedback`, never an exception), compares it with a
+reference computed by :mod:`mftheory.batchnorm` in a private helper, and, when the answer
+matches a typical mistake, says which one. The feedback never carries the expected value.
+Bad *parameters* (a batch size below 4, ...) raise ``ValueError`` as everywhere in the package.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import optimize
+
+from .. import batchnorm as bn
+from .._validate import check_positive_int, check_real
+from ._feedback import Feedback
+
+__all__ = [
+    "check_relu_offdiagonal",
+    "check_linear_backward_m",
+    "check_relu_rate",
+    "check_trainable_depth",
+    "check_tanh_gamma",
+    "check_large_batch_rates",
+    "check_alpha_transition",
+]
+
+
+def _as_float(x):
+    if isinstance(x, (bool, str, bytes)):
+        return None
+    try:
+        arr = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim != 0 or not np.isfinite(arr):
+        return None
+    return float(arr)
+
+
+def _band(rel):
+    if rel > 0.1:
+        return "by more than 10 %"
+    if rel > 0.01:
+        return "by between 1 % and 10 %"
+    return "by less than 1 %"
+
+
+def _verdict(name, answer, expected, rtol, hint=""):
+    """A Feedback that reveals neither the expected value nor the exact error of a wrong
+    answer (only a coarse band and the direction); ``relative_error`` is set when correct."""
+    a = np.asarray(expected, dtype=float)
+    try:
+        v = np.asarray(answer, dtype=float)
+    except (TypeError, ValueError):
+        return Feedback(False, f"{name}: expected a number, got {answer!r}.", answer)
+    if isinstance(answer, (bool, str, bytes)) or v.shape != a.shape:
+        what = "a number" if a.ndim == 0 else f"{a.size} numbers"
+        return Feedback(False, f"{name}: expected {what}, got {answer!r}.", answer)
+    if not np.all(np.isfinite(v)):
+        return Feedback(False, f"{name}: your answer contains inf or nan.", answer)
+    err = np.abs(v - a) / np.abs(a)
+    if np.all(err <= rtol):
+        rel = float(err.max())
+        return Feedback(True, f"{name}: correct (relative error {rel:.1e}, tolerance {rtol:g}).",
+                        answer, None, rel)
+    i = int(np.argmax(err))
+    which = "" if a.ndim == 0 else f" (entry {i})"
+    direction = "too large" if v.ravel()[i] > a.ravel()[i] else "too small"
+    msg = (f"{name}: not yet — your value{which} is {direction} {_band(float(err.max()))}; "
+           f"the tolerance is {rtol:g} relative.")
+    if hint:
+        msg += f" Hint: {hint}"
+    return Feedback(False, msg, answer)
+
+
+def _compare(name, answer, expected, rtol, wrongs):
+    """:func:`_verdict`, plus the hint of the first typical mistake the answer matches."""
+    hint = ""
+    v = _as_float(answer)
+    if v is not None and not abs(v - expected) <= rtol * abs(expected):
+        for value, text in wrongs:
+            if math.isfinite(value) and abs(v - value) <= max(rtol, 1e-6) * abs(value):
+                hint = text
+                break
+    return _verdict(name, answer, expected, rtol, hint)
+
+
+def _check_B(B, minimum=4):
+    return check_positive_int("B", B, minimum=minimum)
+
+
+# --------------------------------------------------------------------------------------
+# 1. The ReLU fixed point
+# --------------------------------------------------------------------------------------
+def _reference_relu_offdiagonal(B):
+    return float(bn.bsb1_fixed_point("relu", B)[0, 1])
+
+
+def check_relu_offdiagonal(value, B=6) -> Feedback:
+    r"""The off-diagonal entry of the ReLU BSB1 fixed point at batch size ``B`` (default 6),
+    relative tolerance 1e-6 (a closed form)."""
+    B = _check_B(B)
+    ref = _reference_relu_offdiagonal(B)
+    j1 = bn.arccos_kernel
+    wrongs = [
+        (2 * ref, "that is J_1(rho) itself: the diagonal is 1/2, so the off-diagonal is "
+                  "(1/2) J_1(rho)."),
+        (0.5 * j1(0.0), "that is the large-batch limit 1/(2 pi): at finite B the two "
+                        "coordinates of x are correlated, with rho = -1/(B-1)."),
+        (0.5 * j1(-1.0 / B), "the correlation of two BN outputs is -1/(B-1), not -1/B "
+                             "(x lies in the (B-1)-dimensional subspace orthogonal to 1)."),
+        (-1.0 / (B - 1), "that is E[x_1 x_2] before the ReLU; apply the arc-cosine kernel."),
+    ]
+    return _compare(f"ReLU Sigma*_12 at B = {B}", value, ref, 1e-6, wrongs)
+
+
+# --------------------------------------------------------------------------------------
+# 2. The backward M eigenvalue of a linear BN network
+# --------------------------------------------------------------------------------------
+def _reference_linear_backward_m(B):
+    # Derived in the solution; checked against Monte Carlo in the tests.
+    return 1.0 + 2.0 / ((B - 3) * (B + 1))
+
+
+def check_linear_backward_m(value, B=8) -> Feedback:
+    r"""The eigenvalue of the backward (gradient-covariance) operator of a linear BN network
+    on the M eigenspace, at batch size ``B`` (default 8), relative tolerance 1e-6."""
+    B = _check_B(B)
+    ref = _reference_linear_backward_m(B)
+    wrongs = [
+        ((B - 2) / (B - 3), "that is lambda_G, the eigenvalue on the G direction; on M the "
+                            "fourth-moment term of v contributes differently."),
+        ((B - 1) / (B + 1), "that is the *forward* eigenvalue on L and M."),
+        (ref * (B - 3) / (B - 1), "E[1/r^2] for r^2 ~ (B/(B-1)) chi^2_{B-1} is "
+                                  "(B-1)/(B(B-3)): E[1/chi^2_n] = 1/(n-2), not 1/n."),
+        (1.0 - 2.0 / ((B - 3) * (B + 1)), "check the sign of the fourth-moment term: "
+                                          "E[v v^T E v v^T] = 2E/((B-1)(B+1)) on M."),
+    ]
+    return _compare(f"backward M eigenvalue, linear, B = {B}", value, ref, 1e-6, wrongs)
+
+
+# --------------------------------------------------------------------------------------
+# 3. The ReLU rate and the trainable depth
+# --------------------------------------------------------------------------------------
+def _reference_relu_rate(B):
+    return bn.gradient_explosion_rate("relu", B)
+
+
+def check_relu_rate(value, B=12) -> Feedback:
+    r""":math:`\lambda_G` of a ReLU BN network at batch size ``B`` (default 12), relative
+    tolerance 1e-6 (a closed form)."""
+    B = _check_B(B)
+    ref = _reference_relu_rate(B)
+    wrongs = [
+        (math.pi / (math.pi - 1), "that is the B -> infinity limit pi/(pi-1); keep "
+                                  "rho = -1/(B-1) and the factor 1/(B-3)."),
+        (math.sqrt(ref), "lambda_G is the growth factor of the *squared* gradient norm."),
+        ((B - 2) / (B - 3), "that is the linear network's rate, the minimum over activations."),
+        (bn.gradient_explosion_rate("relu", B + 1), "off by one in B: rho = -1/(B-1)."),
+    ]
+    return _compare(f"ReLU lambda_G at B = {B}", value, ref, 1e-6, wrongs)
+
+
+def _reference_trainable_depth(B):
+    return bn.max_trainable_depth("relu", B, 16.0)
+
+
+def check_trainable_depth(value, B=24) -> Feedback:
+    r"""The predicted maximal trainable depth :math:`16\xi=16/\ln\lambda_G` of a ReLU BN
+    network at batch size ``B`` (default 24), relative tolerance 1e-4."""
+    B = _check_B(B)
+    lam = _reference_relu_rate(B)
+    ref = _reference_trainable_depth(B)
+    wrongs = [
+        (16 / math.log10(lam), "xi uses the natural logarithm: xi = 1/ln(lambda_G)."),
+        (32 / math.log(lam), "lambda_G already refers to the squared norm: xi = 1/ln(lambda_G)."),
+        (16 * math.log(lam), "xi is the inverse of ln(lambda_G)."),
+        (16 / (lam - 1), "use ln(lambda_G), not lambda_G - 1 (they differ a lot here)."),
+        (1 / math.log(lam), "that is xi; the predicted trainable depth is 16 xi."),
+    ]
+    return _compare(f"trainable depth 16 xi at B = {B}", value, ref, 1e-4, wrongs)
+
+
+# --------------------------------------------------------------------------------------
+# 4. Moving towards the linear regime: tanh(gamma x)
+# --------------------------------------------------------------------------------------
+def _rate_tanh(gamma, B):
+    return bn.gradient_explosion_rate("tanh", B, gamma=gamma)
+
+
+def _reference_tanh_gamma(target, B):
+    return float(optimize.brentq(lambda g: _rate_tanh(g, B) - target, 0.05, 2.0, xtol=1e-12))
+
+
+def check_tanh_gamma(value, target=1.1, B=32) -> Feedback:
+    r"""The BN scale :math:`\gamma` at which :math:`\lambda_G` of :math:`\tanh(\gamma x)` at
+    batch size ``B`` (default 32) equals ``target`` (default 1.1), relative tolerance 1e-4.
+    ``target`` must lie between :math:`(B-2)/(B-3)` and :math:`\lambda_G` at :math:`\gamma=2`."""
+    B = _check_B(B, minimum=5)
+    target = check_real("target", target)
+    lo, hi = _rate_tanh(0.05, B), _rate_tanh(2.0, B)
+    if not lo < target < hi:
+        raise ValueError(f"`target` must lie in ({lo:.6g}, {hi:.6g}) for B = {B} (the range of "
+                         f"lambda_G over 0.05 <= gamma <= 2), got {target!r}")
+    ref = _reference_tanh_gamma(target, B)
+    wrongs = []
+    lim = bn.large_batch_rate
+    try:
+        g_inf = optimize.brentq(lambda g: lim("tanh", gamma=g) - target, 0.05, 2.0)
+        wrongs.append((g_inf, "that gamma gives lambda_G = target for B -> infinity; solve at "
+                              f"B = {B}."))
+    except ValueError:
+        pass
+    wrongs.append((math.sqrt(ref), "gamma multiplies the pre-activation: phi(x) = tanh(gamma x); "
+                                   "it is not a variance."))
+    wrongs.append((ref**2, "gamma multiplies the pre-activation: phi(x) = tanh(gamma x); "
+                           "it is not a standard deviation of a variance."))
+    v = _as_float(value)
+    fb = _compare(f"gamma with lambda_G = {target:g} at B = {B}", value, ref, 1e-4, wrongs)
+    if not fb and v is not None and 0.05 <= v <= 2.0 and "Hint" not in fb.message:
+        lam = _rate_tanh(v, B)
+        fb = Feedback(False, fb.message + f" At your gamma, lambda_G = {lam:.6f}.", value)
+    return fb
+
+
+# --------------------------------------------------------------------------------------
+# 5. Large-batch limits and the Gaussian Poincare inequality
+# --------------------------------------------------------------------------------------
+def _reference_large_batch():
+    return bn.large_batch_rate("alpha_relu", alpha=2.0), bn.large_batch_rate("erf")
+
+
+def check_large_batch_rates(alpha2_relu, erf) -> Feedback:
+    r"""The :math:`B\to\infty` limits :math:`\mathbb E\phi'(g)^2/\mathrm{Var}\,\phi(g)` for
+    :math:`\phi(x)=\max(x,0)^2` and :math:`\phi=\mathrm{erf}`, relative tolerance 1e-6 each."""
+    ref = np.array(_reference_large_batch())
+    a, e = _as_float(alpha2_relu), _as_float(erf)
+    hints = []
+    if a is not None and abs(a - 2.0 / 1.5) <= 1e-6 * 2:
+        hints.append("for max(x,0)^2 divide by the variance E phi^2 - (E phi)^2, "
+                     "not by E phi^2: the mean is removed by BN.")
+    if e is not None and abs(e - 1.0) <= 1e-6:
+        hints.append("the ratio is 1 only for an affine phi (Poincare's equality case).")
+    return _verdict("large-batch rates (max(x,0)^2, erf)", [alpha2_relu, erf], ref, 1e-6,
+                    " ".join(hints))
+
+
+# --------------------------------------------------------------------------------------
+# 6. Symmetry breaking
+# --------------------------------------------------------------------------------------
+def _reference_alpha_transition(B):
+    return bn.alpha_transition(B)
+
+
+def check_alpha_transition(value, B=12) -> Feedback:
+    r"""The exponent :math:`\alpha_{tr}(B)` at which the forward :math:`\lambda_L` of
+    :math:`\alpha`-ReLU crosses 1, at batch size ``B`` (default 12), relative tolerance 1e-4."""
+    B = _check_B(B, minimum=5)
+    ref = _reference_alpha_transition(B)
+    lam_M_cross = None
+    try:
+        lam_M_cross = optimize.brentq(
+            lambda a: bn.forward_eigenvalues("alpha_relu", B, alpha=a)["M"] - 1.0, 0.55, 6.0)
+    except ValueError:
+        pass
+    wrongs = [(1.0, "alpha = 1 (ReLU) is still stable at finite B: lambda_L < 1 there."),
+              (bn.alpha_transition(B + 1), "off by one in B.")]
+    if lam_M_cross is not None:
+        wrongs.append((lam_M_cross, "that is where lambda_M crosses 1; the symmetry breaks "
+                                    "through the L direction (unequal norms)."))
+    return _compare(f"alpha_tr at B = {B}", value, ref, 1e-4, wrongs)
