@@ -37,6 +37,18 @@ to better than 1e-10 relative over :math:`q\in[10^{-3},50]` and :math:`c\in[-1,1
 including both ends (the 'accurate' rule: 384 nodes in 1D, 73,728 in 2D). The ``'fast'``
 rule (:func:`gauss_rule`) keeps about 1e-8 for :math:`q\le 10` with 160 and 15,360 nodes;
 use it in widgets and dense phase diagrams.
+
+Input contract
+--------------
+Variances ``q`` are finite reals >= 0 and correlations ``c`` lie in [-1, 1] (scalars or arrays,
+broadcast together); anything else — NaN, inf, negative variances, strings, booleans, complex
+numbers, torch tensors, an unknown activation, ``method`` or ``rule`` — raises ``ValueError``
+naming the argument and what is accepted. Over that whole domain the closed forms are finite
+and never NaN, up to ``q = 1.8e308``: they are evaluated in scaled form (``sqrt(q1) sqrt(q2)``
+rather than ``sqrt(q1 q2)``, the arctangents with both arguments divided by ``max(1, q1, q2)``).
+The linear and ReLU moments grow like ``q`` and are returned as computed; nothing here returns
+inf for finite input except a product that exceeds the float range (e.g. the linear kernel
+is at most ``sqrt(q1 q2)``, always finite).
 """
 
 from __future__ import annotations
@@ -310,8 +322,9 @@ def _angular_nodes(c, rl):
 _METHODS = ("auto", "closed", "quadrature")
 
 
-def _method(act, method, closed_available):
+def _method(act, method, closed_available, rule="accurate"):
     check_choice("method", method, _METHODS)
+    check_choice("quadrature rule", rule, ("accurate", "fast"))
     if method == "closed" and not closed_available:
         raise ValueError(f"no closed form for activation {act!r}; use method='quadrature' "
                          "or 'auto'")
@@ -328,7 +341,7 @@ def second_moment(act: str, q, *, method: str = "auto", rule: str = "accurate"):
     ``method`` is 'auto' (closed form if any), 'closed' or 'quadrature'.
     """
     a = activation(act)
-    m = _method(act, method, act != "tanh")
+    m = _method(act, method, act != "tanh", rule)
     q = check_array("q", q, low=0.0)
     if m == "quadrature":
         return expect(lambda u: a.phi(u) ** 2, q, rule=rule)
@@ -336,8 +349,10 @@ def second_moment(act: str, q, *, method: str = "auto", rule: str = "accurate"):
         out = q * 1.0
     elif act == "relu":
         out = q / 2
-    else:  # erf: arcsin(x) with x = 2q/(1+2q), written as arctan2 for accuracy near x = 1
-        out = (2 / np.pi) * np.arctan2(2 * q, np.sqrt(1 + 4 * q))
+    else:  # erf: arcsin(x) with x = 2q/(1+2q), written as arctan2 for accuracy near x = 1,
+        # both arguments divided by m = max(1, q) so that nothing overflows up to q = 1.8e308
+        m = np.maximum(q, 1.0)
+        out = (2 / np.pi) * np.arctan2(2 * (q / m), np.sqrt((1 / m) ** 2 + 4 * (q / m) / m))
     return _shaped(np.asarray(out, dtype=float), q.shape)
 
 
@@ -347,7 +362,7 @@ def derivative_second_moment(act: str, q, *, method: str = "auto", rule: str = "
     Closed forms: linear 1; ReLU 1/2; erf :math:`\frac{4}{\pi\sqrt{1+4q}}`.
     """
     a = activation(act)
-    m = _method(act, method, act != "tanh")
+    m = _method(act, method, act != "tanh", rule)
     q = check_array("q", q, low=0.0)
     if m == "quadrature":
         return expect(lambda u: a.dphi(u) ** 2, q, rule=rule)
@@ -367,14 +382,17 @@ def phi_d2phi_moment(act: str, q, *, method: str = "auto", rule: str = "accurate
     delta at the kink contributes nothing); erf :math:`-\frac{8q}{\pi(1+2q)\sqrt{1+4q}}`.
     """
     a = activation(act)
-    m = _method(act, method, act != "tanh")
+    m = _method(act, method, act != "tanh", rule)
     q = check_array("q", q, low=0.0)
     if m == "quadrature":
         return expect(lambda u: a.phi(u) * a.d2phi(u), q, rule=rule)
     if act in ("linear", "relu"):
         out = np.zeros_like(q)
-    else:
-        out = -8 * q / (np.pi * (1 + 2 * q) * np.sqrt(1 + 4 * q))
+    else:  # q/(1+2q) written without overflow; sqrt(1+4q) = inf for q > 4e307 gives -0.0
+        with np.errstate(divide="ignore", over="ignore"):
+            ratio = np.where(q < 1, q / (1 + 2 * np.minimum(q, 1)),
+                             0.5 / (1 + 0.5 / np.maximum(q, 1)))
+            out = -8 / np.pi * ratio / np.sqrt(1 + 4 * q)
     return _shaped(np.asarray(out, dtype=float), q.shape)
 
 
@@ -398,19 +416,22 @@ def kernel(act: str, q1, q2, c, *, method: str = "auto", rule: str = "accurate")
       :math:`\sqrt{1+2q_1+2q_2+4q_1q_2(1-c^2)}` has no cancellation at :math:`c=\pm1`.
     """
     a = activation(act)
-    m = _method(act, method, act != "tanh")
+    m = _method(act, method, act != "tanh", rule)
     q1, q2, c = _pair(q1, q2, c)
     if m == "quadrature":
         return expect2(a.phi, a.phi, q1, q2, c, rule=rule)
     s = np.sqrt(np.clip(1 - c * c, 0.0, None))
+    root = np.sqrt(q1) * np.sqrt(q2)                               # sqrt(q1 q2), no overflow
     if act == "linear":
-        out = c * np.sqrt(q1 * q2)
+        out = c * root
     elif act == "relu":
         theta = np.arctan2(s, c)                                   # arccos(c), stable at |c| = 1
-        out = np.sqrt(q1 * q2) / (2 * np.pi) * (s + (np.pi - theta) * c)
-    else:
-        out = (2 / np.pi) * np.arctan2(2 * c * np.sqrt(q1 * q2),
-                                       np.sqrt(1 + 2 * q1 + 2 * q2 + 4 * q1 * q2 * s * s))
+        out = root / (2 * np.pi) * (s + (np.pi - theta) * c)
+    else:  # both arguments of arctan2 divided by m = max(1, q1, q2): no overflow
+        m = np.maximum(np.maximum(q1, q2), 1.0)
+        a1, a2 = q1 / m, q2 / m
+        den = np.sqrt((1 / m) ** 2 + 2 * (a1 + a2) / m + 4 * a1 * a2 * s * s)
+        out = (2 / np.pi) * np.arctan2(2 * c * np.sqrt(a1) * np.sqrt(a2), den)
     return _shaped(np.asarray(out, dtype=float), q1.shape)
 
 
@@ -422,7 +443,7 @@ def derivative_kernel(act: str, q1, q2, c, *, method: str = "auto", rule: str = 
     :math:`\frac{4}{\pi\sqrt{1+2q_1+2q_2+4q_1q_2(1-c^2)}}`.
     """
     a = activation(act)
-    m = _method(act, method, act != "tanh")
+    m = _method(act, method, act != "tanh", rule)
     q1, q2, c = _pair(q1, q2, c)
     if m == "quadrature":
         return expect2(a.dphi, a.dphi, q1, q2, c, rule=rule)
@@ -433,8 +454,10 @@ def derivative_kernel(act: str, q1, q2, c, *, method: str = "auto", rule: str = 
         out = (np.pi - np.arctan2(s, c)) / (2 * np.pi)
         # At q = 0 the pre-activations are exactly 0 and phi'(0) = 0.
         out = np.where((q1 == 0) | (q2 == 0), 0.0, out)
-    else:
-        out = 4 / (np.pi * np.sqrt(1 + 2 * q1 + 2 * q2 + 4 * q1 * q2 * s * s))
+    else:  # the square root divided by m = max(1, q1, q2): no overflow, no inf * 0
+        m = np.maximum(np.maximum(q1, q2), 1.0)
+        a1, a2 = q1 / m, q2 / m
+        out = 4 / np.pi / m / np.sqrt((1 / m) ** 2 + 2 * (a1 + a2) / m + 4 * a1 * a2 * s * s)
     return _shaped(np.asarray(out, dtype=float), q1.shape)
 
 
@@ -453,7 +476,7 @@ def hermite_coefficients(f, q, n_terms: int, *, rule: str = "accurate"):
     q : float or array_like
         Variances >= 0.
     n_terms : int
-        Number of coefficients, k = 0 .. n_terms - 1.
+        Number of coefficients, k = 0 .. n_terms - 1 (at most 10,000).
 
     Returns
     -------
@@ -464,7 +487,7 @@ def hermite_coefficients(f, q, n_terms: int, *, rule: str = "accurate"):
     if isinstance(f, str):
         f = activation(f).phi
     _check_callable("f", f)
-    n_terms = check_positive_int("n_terms", n_terms)
+    n_terms = check_positive_int("n_terms", n_terms, maximum=10_000)
     q = check_array("q", q, low=0.0)
     g = gauss_rule(rule)
     fz = np.asarray(f(np.sqrt(q.ravel())[:, None] * g.z[None, :]), dtype=float) * g.wz

@@ -12,6 +12,8 @@ from __future__ import annotations
 import matplotlib as mpl
 import numpy as np
 
+from ._validate import check_array
+
 __all__ = ["PALETTE", "use_style", "theory_vs_simulation", "STYLE"]
 
 #: Okabe & Ito's colour-blind-safe palette (black first, then the eight hues).
@@ -58,8 +60,31 @@ def theory_vs_simulation(ax, x_theory, y_theory, x_sim, y_sim, y_err=None, *, la
                          color=None, marker="o"):
     """Draw a theory curve (line) and simulation points (markers, optional error bars).
 
-    Returns the colour used, so several pairs can share a legend entry style.
+    Returns the colour used, so several pairs can share a legend entry style. ``ax`` is a
+    matplotlib ``Axes``; ``x_theory``/``y_theory`` and ``x_sim``/``y_sim`` are 1-D arrays of
+    equal lengths; ``y_err`` (optional) is >= 0 with the shape of ``y_sim`` (or ``(2, n)``).
     """
+    from matplotlib.axes import Axes
+    from matplotlib.colors import is_color_like
+
+    if not isinstance(ax, Axes):
+        raise ValueError(f"`ax` must be a matplotlib Axes, got {type(ax).__name__}")
+    x_theory = check_array("x_theory", x_theory, ndim=1)
+    y_theory = check_array("y_theory", y_theory, shape=x_theory.shape)
+    x_sim = check_array("x_sim", x_sim, ndim=1)
+    y_sim = check_array("y_sim", y_sim, shape=x_sim.shape)
+    if y_err is not None:
+        y_err = check_array("y_err", y_err, low=0.0)
+        if y_err.shape not in (y_sim.shape, (2,) + y_sim.shape, ()):
+            raise ValueError(f"`y_err` must have shape {y_sim.shape} or {(2,) + y_sim.shape}, "
+                             f"got {y_err.shape}")
+    if not isinstance(label, str):
+        raise ValueError(f"`label` must be a string, got {type(label).__name__}")
+    if color is not None and (isinstance(color, bool) or not is_color_like(color)):
+        raise ValueError(f"`color` must be None or a matplotlib colour, got {color!r}")
+    if not isinstance(marker, str) or not marker:
+        raise ValueError(f"`marker` must be a matplotlib marker string such as 'o', got "
+                         f"{marker!r}")
     (line,) = ax.plot(x_theory, y_theory, color=color, label=f"{label} theory" if label
                       else "theory")
     color = line.get_color()

@@ -17,7 +17,7 @@ def test_check_real_accepts_and_converts():
     (0.0, {"low": 0.0, "low_inclusive": False}, r"`x` must be > 0, got 0.0"),
     (2.0, {"high": 1.0}, r"`x` must be <= 1, got 2.0"),
     (True, {}, "must be a finite real number"),
-    ([1.0], {}, "must be a finite real number, got an array of shape"),
+    ([1.0], {}, "must be a finite real number, got a list of length 1"),
     ("1", {}, "must be a finite real number"),
 ])
 def test_check_real_rejects(x, kw, match):

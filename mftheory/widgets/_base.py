@@ -7,6 +7,8 @@ only their artists are removed.
 
 from __future__ import annotations
 
+from .._validate import check_array, check_callable, check_positive_int, check_real
+
 __all__ = ["reusable_figure", "explorer"]
 
 
@@ -16,9 +18,20 @@ def reusable_figure(fig, ncols, width, height, *, bottom=0.15, top=0.88, wspace=
     A figure made here before (with the same number of axes) is reused with its axes emptied
     of lines, collections, images, texts, patches, error-bar containers and legends; otherwise
     ``fig`` (or a new figure of the given size) is cleared and given fresh axes. No constrained
-    layout: it would double the redraw time.
+    layout: it would double the redraw time. ``ncols`` is 1..12; ``width``/``height`` in inches
+    in (0, 100]; ``bottom < top`` in [0, 1]; ``wspace >= 0``.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    if fig is not None and not isinstance(fig, Figure):
+        raise ValueError(f"`fig` must be None or a matplotlib Figure, got {type(fig).__name__}")
+    ncols = check_positive_int("ncols", ncols, maximum=12)
+    width = check_real("width", width, low=0.0, high=100.0, low_inclusive=False)
+    height = check_real("height", height, low=0.0, high=100.0, low_inclusive=False)
+    bottom = check_real("bottom", bottom, low=0.0, high=1.0)
+    top = check_real("top", top, low=bottom, high=1.0, low_inclusive=False)
+    wspace = check_real("wspace", wspace, low=0.0, high=10.0)
 
     axes = getattr(fig, "_mftheory_axes", None)
     if axes is not None and len(axes) == ncols:
@@ -45,8 +58,11 @@ def reusable_figure(fig, ncols, width, height, *, bottom=0.15, top=0.88, wspace=
 def explorer(draw, size, **controls):
     """Wire ipywidgets ``controls`` to ``draw(fig=..., **values)`` on one reused figure.
 
-    Returns a ``VBox`` of the controls and an ``Output`` widget showing the figure.
+    Returns a ``VBox`` of the controls and an ``Output`` widget showing the figure. ``size`` is
+    the figure's ``(width, height)`` in inches, each in (0, 100].
     """
+    check_callable("draw", draw)
+    size = tuple(check_array("size", size, shape=(2,), low=0.0, high=100.0, low_inclusive=False))
     import ipywidgets as w
     import matplotlib.pyplot as plt
     from IPython.display import display

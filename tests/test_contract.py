@@ -1,0 +1,691 @@
+"""The input contract of every public function of ``mftheory``, checked by perturbation.
+
+Every name in the ``__all__`` of every ``mftheory`` module (found with :mod:`pkgutil`, so a new
+module is covered as soon as it exists) is called with a *valid example call*, then once for each
+argument replaced by bad values. The contract (README, "Contributing a chapter"):
+
+* an always-invalid value (``None``, strings, booleans where numbers are meant, complex numbers,
+  NaN, infinities, torch tensors with or without grad, ragged lists, unknown option strings,
+  non-booleans as flags, devices torch does not have here) raises ``ValueError`` whose message
+  names the argument;
+* a value that may or may not be in the domain (0, negatives, 1e308, 5e-324, empty or wrongly
+  shaped arrays, other options) either raises ``ValueError`` or returns a result without NaN
+  (and without inf, unless the function is listed in ``INF_DOCUMENTED`` with where its
+  docstring says so);
+* an exercise check (``mftheory.exercises.*.check_*``) returns a ``Feedback`` for *any* answer,
+  never raises on it (its other parameters follow the rules above);
+* no call takes longer than ``TIME_LIMIT`` seconds.
+
+Run it for one module: ``.venv/bin/pytest -q tests/test_contract.py -k signal``.
+
+Adding an example call for a new function
+-----------------------------------------
+A function whose parameters all have defaults is called with its defaults. Any other function
+needs an entry in ``EXAMPLES`` below, keyed by its full name, built with ``call(...)``, e.g.::
+
+    EXAMPLES["mftheory.fisher.max_learning_rate"] = [call(2234.17, momentum=0.9)]
+
+Give every parameter without a default a *valid, cheap* value (tiny widths, few steps): each
+argument is perturbed about 15 times. The type of the example value decides which bad values
+are tried (float, int, bool flag, str option, array of floats, list of ints, callable, None),
+so write floats as floats (``1.0``, not ``1``). Options of ``call``:
+
+* ``answers=("value",)``: for exercise checks, which parameters are the student's answer
+  (default: the parameters without a default);
+* ``skip=("fig",)``: parameters not to perturb (say why in a comment);
+* ``extra_ok=(SomeError,)``: documented exceptions that a *possibly valid* value may raise
+  (e.g. ``OfflineError`` of a download).
+
+Classes in ``__all__`` that are dataclasses or exceptions are records, not functions, and are not
+called; constants are checked to exist. A public function without an example fails with a message
+that says to add one here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import math
+import pkgutil
+import signal as _signal
+import time
+from dataclasses import dataclass, field
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+import mftheory
+from mftheory.data import OfflineError
+from mftheory.exercises import Feedback
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+TIME_LIMIT = 5.0          # seconds per call (one core)
+SLOW_EXAMPLE = 0.5        # seconds: a slower example call must be made cheaper
+
+
+# --------------------------------------------------------------------------------------
+# Example calls
+# --------------------------------------------------------------------------------------
+@dataclass
+class Call:
+    args: tuple
+    kwargs: dict
+    answers: tuple | None = None
+    skip: tuple = ()
+    extra_ok: tuple = ()
+    kinds: dict = field(default_factory=dict)
+
+
+def call(*args, answers=None, skip=(), extra_ok=(), kinds=None, **kwargs):
+    """A valid example call; see the module docstring for the options."""
+    return Call(args, kwargs, answers, tuple(skip), tuple(extra_ok), dict(kinds or {}))
+
+
+def _quad_loss(x):
+    return float(np.dot(x, x))
+
+
+def _quad_grad(x):
+    return 2.0 * np.asarray(x)
+
+
+def _torch_loss(t):
+    return (t * t).sum()
+
+
+def _draw_stub(fig=None, a=0.5):
+    return fig
+
+
+def _check_stub(answer):
+    return Feedback(answer == 1, "stub")
+
+
+_V_SKIP = ("name", "low", "high", "low_inclusive", "high_inclusive", "ndim", "shape", "min_size",
+           "minimum", "maximum", "choices", "allow_none")
+_RNG = np.random.default_rng(0)
+_X_MLP = _RNG.standard_normal((4, 2))
+_Y_MLP = _RNG.standard_normal((4, 1))
+_H = _RNG.standard_normal((6, 4))
+_CORR = np.corrcoef(_RNG.standard_normal((6, 10)))
+_NB = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "# t"}], "metadata": {},
+       "nbformat": 4, "nbformat_minor": 5}
+
+
+def _trajectory():
+    from mftheory import optim
+
+    return optim.gradient_descent(_quad_loss, [1.0, 1.0], 0.1, 3, grad=_quad_grad)
+
+
+def _theta():
+    from mftheory import optim
+
+    return optim.mlp_init([2, 3, 1])
+
+
+def _fd_gradient():
+    from mftheory import optim
+
+    th = _theta()
+    return optim.finite_difference_gradient(
+        lambda t: optim.mlp_loss_and_backprop(t, [2, 3, 1], _X_MLP, _Y_MLP)[0], th)
+
+
+_LAZY = {"trajectory": _trajectory, "theta": _theta, "fd_gradient": _fd_gradient}
+
+
+class Lazy:
+    """An example value computed when the test runs (so that import of this file stays cheap)."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def get(self):
+        return _LAZY[self.key]()
+
+
+EXAMPLES: dict[str, list[Call]] = {
+    # gaussian ---------------------------------------------------------------------------
+    "mftheory.gaussian.activation": [call("tanh")],
+    "mftheory.gaussian.check_activation": [call("relu")],
+    "mftheory.gaussian.expect": [call(np.tanh, 1.0, rule="fast")],
+    "mftheory.gaussian.expect2": [call(np.tanh, np.tanh, 1.0, 1.0, 0.5, rule="fast")],
+    "mftheory.gaussian.second_moment": [call("erf", 1.0), call("tanh", 1.0, rule="fast")],
+    "mftheory.gaussian.derivative_second_moment": [call("erf", 1.0),
+                                                   call("tanh", 1.0, rule="fast")],
+    "mftheory.gaussian.phi_d2phi_moment": [call("erf", 1.0), call("tanh", 1.0, rule="fast")],
+    "mftheory.gaussian.kernel": [call("erf", 1.0, 1.0, 0.5), call("relu", 1.0, 1.0, -0.5),
+                                 call("tanh", 1.0, 1.0, 0.5, rule="fast")],
+    "mftheory.gaussian.derivative_kernel": [call("erf", 1.0, 1.0, 0.5),
+                                            call("relu", 1.0, 1.0, -0.5),
+                                            call("tanh", 1.0, 1.0, 0.5, rule="fast")],
+    "mftheory.gaussian.hermite_coefficients": [call("tanh", 1.0, 4, rule="fast")],
+    # signal -----------------------------------------------------------------------------
+    "mftheory.signal.q_map": [call("tanh", 1.0, 1.5, 0.05, rule="fast"),
+                              call("erf", 1.0, 1.5, 0.05)],
+    "mftheory.signal.q_map_slope": [call("tanh", 1.0, 1.5, 0.05, rule="fast"),
+                                    call("erf", 1.0, 1.5, 0.05)],
+    "mftheory.signal.c_map": [call("tanh", 0.5, 1.5, 0.05, rule="fast"),
+                              call("erf", 0.5, 1.5, 0.05, q=1.0)],
+    "mftheory.signal.c_map_slope": [call("tanh", 0.5, 1.5, 0.05, rule="fast"),
+                                    call("erf", 0.5, 1.5, 0.05, q=1.0)],
+    "mftheory.signal.q_star": [call("tanh", 1.5, 0.05), call("relu", 1.5, 0.05)],
+    "mftheory.signal.fixed_point": [call("tanh", 1.5, 0.05), call("relu", 1.5, 0.05)],
+    "mftheory.signal.critical_sigma_w2": [call("tanh", 0.05)],
+    "mftheory.signal.phase_diagram": [call("erf", [1.0, 2.0], [0.05, 0.1])],
+    "mftheory.signal.q_iterates": [call("erf", 1.0, 1.5, 0.05, 4)],
+    "mftheory.signal.c_iterates": [call("erf", 0.5, 1.5, 0.05, 4)],
+    "mftheory.signal.trajectory": [call("erf", 1.5, 0.05, 4)],
+    "mftheory.signal.gradient_factors": [call("erf", 1.5, 0.05, 4)],
+    "mftheory.signal.depth_scale": [call(0.5)],
+    "mftheory.signal.relu_correlation_gap": [call(5)],
+    "mftheory.signal.rademacher_rate": [call(0.2)],
+    "mftheory.signal.rademacher_tail_exponent": [call(10, 0.2)],
+    # nets -------------------------------------------------------------------------------
+    "mftheory.nets.propagate": [call("tanh", [4, 6, 6], 1.5, 0.05, np.ones((2, 4)), generator=0,
+                                     device="cpu")],
+    "mftheory.nets.simulate": [call("tanh", 1.5, 0.05, width=6, depth=3, n_seeds=2,
+                                    device="cpu")],
+    "mftheory.nets.two_inputs": [call(4)],
+    "mftheory.nets.circle_inputs": [call(8, 4)],
+    "mftheory.nets.pca_project": [call(_H, k=2)],
+    "mftheory.nets.circle_profile": [call(_CORR)],
+    "mftheory.nets.circle_experiment": [call("tanh", 1.5, 0.05, width=6, depth=2, n_points=8,
+                                             n_networks=2, device="cpu")],
+    # optim ------------------------------------------------------------------------------
+    "mftheory.optim.gd_optimal_step": [call(1.0, 10.0)],
+    "mftheory.optim.polyak_heavy_ball": [call(1.0, 10.0)],
+    "mftheory.optim.gd_rate": [call(0.1, 1.0, 10.0)],
+    "mftheory.optim.iterations_to_tolerance": [call(0.5)],
+    "mftheory.optim.heavy_ball_spectral_radius": [call(0.1, 0.5, 2.0)],
+    "mftheory.optim.slides_heavy_ball_spectral_radius": [call(0.1, 0.5, 2.0)],
+    "mftheory.optim.heavy_ball_stable": [call(0.1, 0.5, 2.0)],
+    "mftheory.optim.quadratic": [call([1.0, 10.0])],
+    "mftheory.optim.torch_objective": [call(_torch_loss)],
+    "mftheory.optim.quadratic_race": [call(10.0, 0.1, 0.5, n_steps=5)],
+    "mftheory.optim.sufficient_decrease_gaps": [call(Lazy("trajectory"), 0.5)],
+    "mftheory.optim.gradient_descent": [call(_quad_loss, [1.0, 1.0], 0.1, 3, grad=_quad_grad)],
+    "mftheory.optim.heavy_ball": [call(_quad_loss, [1.0, 1.0], 0.1, 0.5, 3, grad=_quad_grad)],
+    "mftheory.optim.slides_heavy_ball": [call(_quad_loss, [1.0, 1.0], 0.1, 0.5, 3,
+                                              grad=_quad_grad)],
+    "mftheory.optim.descent_constant": [call(0.1, 4.0)],
+    "mftheory.optim.min_gradient_bound": [call(1.0, 0.0, 0.5, 10.0)],
+    "mftheory.optim.steps_to_epsilon_bound": [call(1.0, 0.0, 0.5, 0.01)],
+    "mftheory.optim.cosine_sum": [call([0.5, 1.0])],
+    "mftheory.optim.cosine_sum_minimum": [call(3)],
+    "mftheory.optim.saddle": [call([0.5, 0.1])],
+    "mftheory.optim.escape_iterations": [call(1e-3, 0.1, max_steps=1000)],
+    "mftheory.optim.predicted_escape_iteration": [call(1e-3, 0.1)],
+    "mftheory.optim.double_well": [call([0.5, -0.5])],
+    "mftheory.optim.double_well_limits": [call([0.5, -0.5], 0.05, n_steps=20)],
+    "mftheory.optim.shallow_relu_teacher": [call([0.5, -0.5])],
+    "mftheory.optim.train_shallow_relu": [call(2, 2, n_steps=5, n_points=5)],
+    "mftheory.optim.mlp_init": [call([2, 3, 1])],
+    "mftheory.optim.mlp_loss_and_backprop": [call(Lazy("theta"), [2, 3, 1], _X_MLP, _Y_MLP)],
+    "mftheory.optim.finite_difference_gradient": [call(_quad_loss, [1.0, 2.0])],
+    # landscape --------------------------------------------------------------------------
+    "mftheory.landscape.relu_kernel": [call(np.eye(3), np.eye(3))],
+    "mftheory.landscape.safran_shamir_objective": [call(np.eye(3) + 0.1)],
+    "mftheory.landscape.safran_shamir_gradient": [call(np.eye(3) + 0.1)],
+    "mftheory.landscape.safran_shamir_hessian": [call(np.eye(3) + 0.1)],
+    "mftheory.landscape.spurious_minima_search": [call(3, 3, 2, n_steps=5, refine_steps=2,
+                                                       device="cpu")],
+    # data, runtime, plotting ------------------------------------------------------------
+    "mftheory.data.gaussian_mixture": [call(n=20)],
+    "mftheory.data.load_mnist": [call(timeout=0.2, extra_ok=(OfflineError,))],
+    "mftheory.data.load_cifar10": [call(timeout=0.2, extra_ok=(OfflineError,))],
+    "mftheory.runtime.seed": [call(3)],
+    "mftheory.plotting.theory_vs_simulation": [call("AX", [0.0, 1.0], [0.0, 1.0], [0.5],
+                                                    [0.5], [0.1], kinds={"ax": "axes"})],
+    # widgets ----------------------------------------------------------------------------
+    "mftheory.widgets._base.reusable_figure": [call("FIG", 2, 4.0, 3.0,
+                                                    kinds={"fig": "figure"})],
+    "mftheory.widgets._base.explorer": [call(_draw_stub, (4.0, 3.0), a=(0.0, 1.0))],
+    "mftheory.widgets.signal_propagation.cobweb_path": [call("tanh", 1.0, 1.5, 0.05, 4)],
+    "mftheory.widgets.signal_propagation.fixed_points_on": [call("tanh", 1.5, 0.05, 5.0,
+                                                                 n_grid=32)],
+    "mftheory.widgets.signal_propagation.phase_grid": [call("erf")],
+    "mftheory.widgets.signal_propagation.draw_simulation": [call(width=20, depth=4, n_seeds=1,
+                                                                 fig="FIG",
+                                                                 kinds={"fig": "figure"})],
+    # exercises --------------------------------------------------------------------------
+    "mftheory.exercises.check_number": [call("x", 1.0, 1.0, answers=("answer",))],
+    "mftheory.exercises._feedback.check_number": [call("x", 1.0, 1.0, answers=("answer",))],
+    "mftheory.exercises.as_answer": [call("x", 1.0, answers=("answer",))],
+    "mftheory.exercises._feedback.as_answer": [call("x", 1.0, answers=("answer",))],
+    "mftheory.exercises.appendix_gaussian.check_relu_kernel_at_zero": [call(0.159)],
+    "mftheory.exercises.appendix_gaussian.check_erf_second_moment": [call(0.4)],
+    "mftheory.exercises.gradient_descent.check_polyak_parameters": [call(0.2, 0.3)],
+    "mftheory.exercises.gradient_descent.check_descent_step": [call(0.25)],
+    "mftheory.exercises.gradient_descent.check_slides_stability_limit": [
+        call(0.5, 0.5, answers=("limit",))],
+    "mftheory.exercises.gradient_descent.check_escape_slope": [call(24.0)],
+    "mftheory.exercises.gradient_descent.check_backprop_gradient": [
+        call(Lazy("fd_gradient"), Lazy("theta"), [2, 3, 1], _X_MLP, _Y_MLP, answers=("grad",))],
+    "mftheory.exercises.gradient_descent.check_spurious_minimum": [call(np.eye(8))],
+    "mftheory.exercises.signal_propagation.check_gradient_ratio": [
+        call(0.9, 1.5, 0.05, answers=("value",))],
+    "mftheory.exercises.signal_propagation.check_depth_scales": [call(1.0, 10.0)],
+    "mftheory.exercises.answers_as_data": [call(_check_stub)],
+    "mftheory.exercises._feedback.answers_as_data": [call(_check_stub)],
+    # _validate: only the value is perturbed (the other arguments are the caller's constants)
+    "mftheory._validate.check_real": [call("x", 1.0, skip=_V_SKIP)],
+    "mftheory._validate.check_array": [call("x", [1.0, 2.0], skip=_V_SKIP)],
+    "mftheory._validate.check_positive_int": [call("n", 3, skip=_V_SKIP)],
+    "mftheory._validate.check_choice": [call("option", "a", ("a", "b"), skip=_V_SKIP)],
+    "mftheory._validate.check_bool": [call("flag", True, skip=_V_SKIP)],
+    "mftheory._validate.check_device": [call("device", "cpu", skip=_V_SKIP)],
+    "mftheory._validate.check_callable": [call("f", _quad_loss, skip=_V_SKIP)],
+    # teaching (build tools) -------------------------------------------------------------
+    "mftheory.teaching.strip_solutions": [call(_NB)],
+    "mftheory.teaching.student_config": [call("title: x\n")],
+}
+
+#: Functions documented to return inf for some valid input, with where it is documented.
+INF_DOCUMENTED = {
+    "mftheory.signal.depth_scale": "signal.depth_scale: xi = inf at a slope of exactly 1",
+    "mftheory.signal.fixed_point": "signal.fixed_point: xi = inf at criticality; no finite q*",
+    "mftheory.signal.q_star": "signal.q_star: inf when there is no finite fixed point",
+    "mftheory.signal.phase_diagram": "signal.phase_diagram: as fixed_point, on a grid",
+    "mftheory.optim.iterations_to_tolerance": "optim: inf when the rate is 1",
+}
+
+#: Public names that are not called, with the reason.
+NOT_CALLED = {
+    "mftheory.teaching.main": "command-line entry point: argparse owns its argument errors",
+    "mftheory.teaching.student_notebooks": "writes a folder of notebooks; tested in "
+                                          "test_teaching.py",
+    "mftheory.runtime.describe": "no arguments; prints versions",
+}
+
+
+# --------------------------------------------------------------------------------------
+# Bad values by kind of parameter
+# --------------------------------------------------------------------------------------
+class _Hostile:
+    """An object whose conversions all raise."""
+
+    def __array__(self, *a, **k):
+        raise RuntimeError("no array here")
+
+    def __float__(self):
+        raise RuntimeError("no float here")
+
+    def __repr__(self):
+        return "<hostile>"
+
+
+def _tensor_grad(v):
+    return torch.tensor(np.asarray(v, dtype=float), requires_grad=True)
+
+
+RAGGED = [[1.0], [1.0, 2.0]]
+
+
+def _perturbations(kind, value, name):
+    """(bad, maybe) lists of (label, value) for a parameter of ``kind`` with example ``value``."""
+    if kind == "float":
+        bad = [("None", None), ("str", "1.5"), ("bool", True), ("complex", 1.5 + 1j),
+               ("nan", math.nan), ("inf", math.inf), ("-inf", -math.inf),
+               ("tensor-grad", _tensor_grad(1.5)), ("tensor", torch.tensor(1.5)),
+               ("ragged", RAGGED), ("object", object()), ("hostile", _Hostile()),
+               ("int-too-big-for-float", 10 ** 400)]
+        maybe = [("0", 0.0), ("-1", -1.0), ("1e308", 1e308), ("-1e308", -1e308),
+                 ("5e-324", 5e-324), ("2**64", 2 ** 64), ("float32", np.float32(value)),
+                 ("list", [value, value])]
+    elif kind == "int":
+        bad = [("None", None), ("str", "3"), ("bool", True), ("float", 1.5),
+               ("complex", 1 + 1j), ("nan", math.nan), ("inf", math.inf),
+               ("2**64", 2 ** 64), ("tensor", torch.tensor(value)), ("object", object())]
+        maybe = [("0", 0), ("-1", -1), ("int64", np.int64(value)), ("float-int", float(value))]
+    elif kind == "bool":
+        bad = [("None", None), ("str", "False"), ("int", 1), ("zero", 0), ("float", 1.5),
+               ("object", object())]
+        maybe = [("np.bool_", np.bool_(value))]
+    elif kind == "str":
+        bad = [("None", None), ("bogus", "bogus"), ("empty", ""), ("float", 1.5),
+               ("bool", True), ("bytes", value.encode()), ("list", [value]),
+               ("object", object())]
+        maybe = []
+    elif kind == "text":                       # free text: any string is valid
+        bad = [("None", None), ("float", 1.5), ("bool", True), ("object", object())]
+        maybe = [("bogus", "bogus"), ("empty", "")]
+    elif kind == "device":
+        bad = [("meta", "meta"), ("mps", "mps"), ("abc", "abc"), ("float", 1.5), ("bool", True)]
+        if not torch.cuda.is_available():
+            bad.append(("cuda-without-gpu", "cuda"))
+        maybe = [("cpu", "cpu"), ("torch.device", torch.device("cpu"))]
+    elif kind == "farray":
+        arr = np.asarray(value, dtype=float)
+        nan_arr = arr.copy()
+        nan_arr.flat[0] = math.nan
+        inf_arr = arr.copy()
+        inf_arr.flat[0] = math.inf
+        bad = [("None", None), ("str", "abc"), ("bool", True), ("complex", arr + 1j),
+               ("nan-entry", nan_arr), ("inf-entry", inf_arr), ("tensor-grad", _tensor_grad(arr)),
+               ("ragged", RAGGED), ("object", object()), ("hostile", _Hostile()),
+               ("strings", np.full(arr.shape, "a")), ("bool-array", np.ones(arr.shape, bool))]
+        maybe = [("empty", []), ("scalar", 0.5), ("row", arr[None]), ("flat", arr.ravel()),
+                 ("huge", 1e308 * np.ones_like(arr)), ("negative", -np.abs(arr) - 1.0),
+                 ("zeros", np.zeros_like(arr)), ("tiny", 5e-324 * np.ones_like(arr))]
+        if arr.ndim >= 1 and arr.shape[-1] > 1:
+            maybe.append(("short", arr[..., :-1]))
+    elif kind == "iarray":
+        arr = list(value)
+        bad = [("None", None), ("str", "abc"), ("bool", True), ("float-entry", arr[:-1] + [1.5]),
+               ("nan-entry", arr[:-1] + [math.nan]), ("huge-entry", arr[:-1] + [2 ** 64]),
+               ("complex", [1 + 1j] * len(arr)), ("tensor", torch.tensor(arr)),
+               ("ragged", [arr, [arr]]), ("object", object())]
+        maybe = [("empty", []), ("one", arr[:1]), ("zero-entry", arr[:-1] + [0]),
+                 ("negative-entry", arr[:-1] + [-2]), ("bool-entry", arr[:-1] + [True])]
+    elif kind == "callable":
+        bad = [("None", None), ("str", "abc"), ("float", 1.5), ("object", object())]
+        maybe = []
+    elif kind == "figure":
+        bad = [("str", "abc"), ("float", 1.5), ("object", object())]
+        maybe = [("None", None)]
+    elif kind == "axes":
+        bad = [("None", None), ("str", "abc"), ("float", 1.5), ("object", object())]
+        maybe = []
+    elif kind == "none":                       # optional argument, given as None
+        bad = [("str", "bogus-value"), ("complex", 1 + 1j), ("object", object())]
+        maybe = []
+    else:                                      # records, dicts, tuples of widgets ...
+        bad = [("None", None), ("str", "bogus-value"), ("object", object())]
+        maybe = []
+    return bad, maybe
+
+
+TEXT_PARAMS = {"name", "hint", "label", "chapter", "title", "marker", "message", "text"}
+
+
+def _kind(name, value, override):
+    if name in override:
+        return override[name]
+    if name == "device":
+        return "device"
+    if name in TEXT_PARAMS and isinstance(value, str):
+        return "text"
+    if value is None:
+        return "none"
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, np.integer)):
+        return "int"
+    if isinstance(value, (float, np.floating)):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if callable(value):
+        return "callable"
+    if isinstance(value, (list, tuple, np.ndarray)):
+        try:
+            arr = np.asarray(value)
+        except Exception:
+            return "object"
+        if arr.dtype.kind in "iu" and arr.ndim == 1 and isinstance(value, list):
+            return "iarray"
+        if arr.dtype.kind in "iuf":
+            return "farray"
+    return "object"
+
+
+ANSWER_VALUES = [("None", None), ("str", "abc"), ("bool", True), ("complex", 1.5 + 1j),
+                 ("nan", math.nan), ("inf", math.inf), ("1e308", 1e308), ("-1e308", -1e308),
+                 ("5e-324", 5e-324), ("empty", []), ("ragged", RAGGED), ("object", object()),
+                 ("hostile", _Hostile()), ("tensor-grad", _tensor_grad(0.5)),
+                 ("huge-matrix", 1e308 * np.eye(8)), ("dict", {"a": 1}),
+                 ("raising-function", lambda *a: 1 / 0), ("str-function", lambda *a: "x"),
+                 ("nan-function", lambda *a: math.nan)]
+ALWAYS_WRONG = {"None", "str", "bool", "complex", "nan", "inf", "empty", "ragged", "object",
+                "hostile", "dict", "raising-function", "str-function", "nan-function"}
+
+
+# --------------------------------------------------------------------------------------
+# Running one call
+# --------------------------------------------------------------------------------------
+class _Timeout(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise _Timeout()
+
+
+def _has_nan_or_inf(x, depth=0):
+    """(has_nan, has_inf) anywhere in a result (numbers, arrays, tuples, dicts, records)."""
+    if depth > 4:
+        return False, False
+    if isinstance(x, Feedback) or x is None or isinstance(x, (str, bytes, bool)):
+        return False, False
+    if isinstance(x, (float, np.floating)):
+        return math.isnan(x), math.isinf(x)
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind not in "fc" or x.size == 0:
+            return False, False
+        return bool(np.isnan(x).any()), bool(np.isinf(x).any())
+    if isinstance(x, torch.Tensor):
+        if not x.is_floating_point() or x.numel() == 0:
+            return False, False
+        return bool(torch.isnan(x).any()), bool(torch.isinf(x).any())
+    items = ()
+    if isinstance(x, (list, tuple)):
+        items = x[:1000]
+    elif isinstance(x, dict):
+        items = list(x.values())[:1000]
+    elif dataclasses.is_dataclass(x):
+        items = [getattr(x, f.name) for f in dataclasses.fields(x)]
+    nan = inf = False
+    for it in items:
+        a, b = _has_nan_or_inf(it, depth + 1)
+        nan, inf = nan or a, inf or b
+    return nan, inf
+
+
+def _run(fn, args, kwargs):
+    """('ok', result) | ('value_error', message) | ('error', 'Type: message'), and seconds."""
+    old = _signal.signal(_signal.SIGALRM, _on_alarm)
+    _signal.setitimer(_signal.ITIMER_REAL, 4 * TIME_LIMIT)
+    t0 = time.perf_counter()
+    try:
+        out = ("ok", fn(*args, **kwargs))
+    except ValueError as e:
+        out = ("value_error", str(e))
+    except _Timeout:
+        out = ("error", f"took more than {4 * TIME_LIMIT:g} s (interrupted)")
+    except Exception as e:                                        # noqa: BLE001
+        out = ("error", f"{type(e).__name__}: {str(e)[:200]}", e)
+    finally:
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
+        _signal.signal(_signal.SIGALRM, old)
+    plt.close("all")
+    return out, time.perf_counter() - t0
+
+
+def _names_in_message(param, msg, alias=None):
+    words = {param.lower(), param.lower().rstrip("s"), param.lower().replace("_", " ")}
+    if isinstance(alias, str):
+        words.add(alias.lower())
+    aliases = {"act": ("activation",), "fig": ("figure",), "ax": ("axes",)}
+    words |= set(aliases.get(param, ()))
+    m = msg.lower()
+    return any(w and w in m for w in words)
+
+
+# --------------------------------------------------------------------------------------
+# Discovery
+# --------------------------------------------------------------------------------------
+def _public_names():
+    out = []
+    for info in pkgutil.walk_packages(mftheory.__path__, "mftheory."):
+        try:
+            mod = importlib.import_module(info.name)
+        except Exception as e:                                    # noqa: BLE001
+            out.append((info.name, "<import>", e))
+            continue
+        for n in getattr(mod, "__all__", None) or []:
+            out.append((info.name, n, None))
+    return out
+
+
+PUBLIC = _public_names()
+
+
+def _resolve(value, figure):
+    if isinstance(value, Lazy):
+        return value.get()
+    if isinstance(value, str) and value == "FIG":
+        return figure
+    if isinstance(value, str) and value == "AX":
+        return figure.add_subplot(1, 1, 1)
+    return value
+
+
+def _bound_example(fn, ex, figure):
+    sig = inspect.signature(fn)
+    args = [_resolve(a, figure) for a in ex.args]
+    kwargs = {k: _resolve(v, figure) for k, v in ex.kwargs.items()}
+    bound = sig.bind_partial(*args, **kwargs)
+    params = {}
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name in bound.arguments:
+            params[p.name] = bound.arguments[p.name]
+        elif p.default is not p.empty:
+            params[p.name] = p.default
+        else:
+            raise AssertionError(f"add an example call for {fn.__module__}.{fn.__name__} to "
+                                 f"tests/test_contract.py (parameter `{p.name}` has no value)")
+    extra = {k: v for k, v in kwargs.items() if k not in params}
+    return sig, params, extra
+
+
+def _invoke(fn, sig, params, extra):
+    args, kwargs = [], dict(extra)
+    for p in sig.parameters.values():
+        if p.name not in params:
+            continue
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            args.append(params[p.name])
+        else:
+            kwargs[p.name] = params[p.name]
+    return _run(fn, args, kwargs)
+
+
+@pytest.mark.parametrize("module,name,import_error", PUBLIC,
+                         ids=[f"{m}.{n}" for m, n, _ in PUBLIC])
+def test_contract(module, name, import_error, tmp_path, monkeypatch):
+    full = f"{module}.{name}"
+    monkeypatch.setenv("MFTHEORY_DATA", str(tmp_path))      # never read a real download cache
+    assert import_error is None, f"{module} does not import: {import_error!r}"
+    obj = getattr(importlib.import_module(module), name, None)
+    assert obj is not None or hasattr(importlib.import_module(module), name), \
+        f"{full} is in __all__ but not defined"
+    if full in NOT_CALLED:
+        pytest.skip(NOT_CALLED[full])
+    if inspect.isclass(obj):
+        if dataclasses.is_dataclass(obj) or issubclass(obj, BaseException):
+            return                                # records and exceptions are not called
+        assert full in EXAMPLES, f"add an example call for {full} to tests/test_contract.py"
+    elif not callable(obj):
+        return                                    # a constant
+    examples = EXAMPLES.get(full, [call()])
+    figure = plt.figure(figsize=(4, 3))
+    failures = []
+    try:
+        for ex in examples:
+            failures += _check_example(full, obj, ex, figure)
+    finally:
+        plt.close("all")
+    assert not failures, f"{len(failures)} contract failures of {full}:\n" + "\n".join(
+        failures[:40])
+
+
+def _check_example(full, fn, ex, figure):
+    is_check = ".exercises." in full and fn.__name__.startswith("check_")
+    sig, params, extra = _bound_example(fn, ex, figure)
+    if is_check or full.endswith(".as_answer"):
+        answers = ex.answers if ex.answers is not None else tuple(
+            p.name for p in sig.parameters.values()
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+    else:
+        answers = ()
+    (status, *rest), dt0 = _invoke(fn, sig, params, extra)
+    if status != "ok" and not (len(rest) > 1 and isinstance(rest[1], ex.extra_ok)):
+        return [f"the example call {full}({params}) fails: {rest[0]} -- fix the example"]
+    if dt0 > SLOW_EXAMPLE:
+        return [f"the example call of {full} takes {dt0:.2f} s (> {SLOW_EXAMPLE} s): give it a "
+                "cheaper example call in EXAMPLES (each argument is perturbed ~15 times)"]
+    failures = []
+    for pname, value in params.items():
+        if pname in ex.skip:
+            continue
+        if pname in answers:
+            for label, bad in ANSWER_VALUES:
+                (status, *rest), dt = _invoke(fn, sig, {**params, pname: bad}, extra)
+                where = f"{full}: answer `{pname}` = {label}"
+                result = rest[0]
+                if status != "ok":
+                    failures.append(f"{where}: raised {status}: {rest[0]}")
+                elif not isinstance(result, (Feedback, tuple)):
+                    failures.append(f"{where}: returned {type(result).__name__}, not a Feedback")
+                elif isinstance(result, Feedback) and label in ALWAYS_WRONG and result.correct:
+                    failures.append(f"{where}: graded correct")
+                if dt > TIME_LIMIT:
+                    failures.append(f"{where}: took {dt:.1f} s")
+            continue
+        kind = _kind(pname, value, ex.kinds)
+        bad, maybe = _perturbations(kind, value, pname)
+        if sig.parameters[pname].default is None:           # None is this parameter's default
+            maybe += [(lb, v) for lb, v in bad if v is None]
+            bad = [(lb, v) for lb, v in bad if v is not None]
+        for i, (label, v) in enumerate(bad + maybe):
+            must_raise = i < len(bad)
+            (status, *rest), dt = _invoke(fn, sig, {**params, pname: v}, extra)
+            where = f"{full}: `{pname}` ({kind}) = {label}"
+            if dt > TIME_LIMIT:
+                failures.append(f"{where}: took {dt:.1f} s")
+            if status == "value_error":
+                if must_raise and not _names_in_message(pname, rest[0], params.get("name")):
+                    failures.append(f"{where}: ValueError does not name `{pname}`: {rest[0]!r}")
+                continue
+            if status == "error":
+                exc = rest[1] if len(rest) > 1 else None
+                if not must_raise and exc is not None and isinstance(exc, ex.extra_ok):
+                    continue
+                failures.append(f"{where}: raised {rest[0]}")
+                continue
+            if must_raise:
+                failures.append(f"{where}: accepted (no ValueError)")
+                continue
+            nan, inf = _has_nan_or_inf(rest[0])
+            if nan:
+                failures.append(f"{where}: returned NaN")
+            elif inf and full not in INF_DOCUMENTED:
+                failures.append(f"{where}: returned inf (not documented in INF_DOCUMENTED)")
+    return failures
+
+
+def test_every_public_function_has_a_known_call():
+    """Functions with parameters without defaults need an example (the message says where)."""
+    missing = []
+    for module, name, err in PUBLIC:
+        if err is not None:
+            continue
+        full = f"{module}.{name}"
+        obj = getattr(importlib.import_module(module), name)
+        if full in EXAMPLES or full in NOT_CALLED or not callable(obj) or inspect.isclass(obj):
+            continue
+        sig = inspect.signature(obj)
+        if any(p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in sig.parameters.values()):
+            missing.append(full)
+    assert not missing, ("add an example call to EXAMPLES in tests/test_contract.py for: "
+                         + ", ".join(missing))
