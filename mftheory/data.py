@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import check_positive_int, check_real
+from ._validate import check_bool, check_positive_int, check_real
 
 __all__ = [
     "Dataset",
@@ -83,14 +83,14 @@ def gaussian_mixture(n: int = 1000, dim: int = 2, n_classes: int = 2, *, separat
     n_classes : int
         Number of classes (>= 2).
     separation : float
-        Distance of each class mean from the origin (>= 0).
+        Distance of each class mean from the origin, in [0, 1e30] (the features are float32).
     seed : int
         Seed of the generator (>= 0).
     """
     n = check_positive_int("n", n)
     dim = check_positive_int("dim", dim)
     n_classes = check_positive_int("n_classes", n_classes, minimum=2)
-    separation = check_real("separation", separation, low=0.0)
+    separation = check_real("separation", separation, low=0.0, high=1e30)
     seed = check_positive_int("seed", seed, minimum=0)
     if n < n_classes:
         raise ValueError(f"`n` must be at least `n_classes` = {n_classes}, got {n}")
@@ -132,6 +132,7 @@ _MNIST_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
+_MAX_TIMEOUT = 1e6   # seconds; the socket layer overflows on much larger values
 _CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 
 _OFFLINE_HINT = ("Offline alternatives that need no download: "
@@ -154,7 +155,7 @@ def _download(url: str, dest: Path, timeout: float) -> Path:
         with urllib.request.urlopen(url, timeout=timeout) as r, open(tmp, "wb") as f:
             while chunk := r.read(1 << 20):
                 f.write(chunk)
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
+    except (urllib.error.URLError, OSError, TimeoutError, OverflowError, ValueError) as e:
         tmp.unlink(missing_ok=True)
         raise OfflineError(f"could not download {url} ({e}). You seem to be offline or the "
                            f"host is unreachable. {_OFFLINE_HINT}") from e
@@ -174,9 +175,11 @@ def load_mnist(*, flatten: bool = True, timeout: float = 30.0) -> Split:
     """MNIST (60,000 + 10,000 images of 28x28), pixels scaled to [0, 1].
 
     Downloaded once into :func:`cache_dir`; raises :class:`OfflineError` with the offline
-    alternatives when there is no internet.
+    alternatives when there is no internet. ``timeout`` (seconds, in (0, 1e6]) applies to each
+    network operation.
     """
-    timeout = check_real("timeout", timeout, low=0.0, low_inclusive=False)
+    flatten = check_bool("flatten", flatten)
+    timeout = check_real("timeout", timeout, low=0.0, high=_MAX_TIMEOUT, low_inclusive=False)
     parts = {}
     for split, (img, lab) in _MNIST_FILES.items():
         xi = _read_idx(_download(_MNIST_BASE + img, cache_dir() / "mnist" / img, timeout))
@@ -191,9 +194,10 @@ def load_cifar10(*, flatten: bool = True, timeout: float = 60.0) -> Split:
 
     Images are (n, 3, 32, 32) when ``flatten`` is False. Downloaded once (163 MB) into
     :func:`cache_dir`; raises :class:`OfflineError` with the offline alternatives when
-    there is no internet.
+    there is no internet. ``timeout`` (seconds, in (0, 1e6]) applies to each network operation.
     """
-    timeout = check_real("timeout", timeout, low=0.0, low_inclusive=False)
+    flatten = check_bool("flatten", flatten)
+    timeout = check_real("timeout", timeout, low=0.0, high=_MAX_TIMEOUT, low_inclusive=False)
     archive = _download(_CIFAR_URL, cache_dir() / "cifar10" / "cifar-10-python.tar.gz", timeout)
     xs, ys = {"train": [], "test": []}, {"train": [], "test": []}
     with tarfile.open(archive, "r:gz") as tar:
