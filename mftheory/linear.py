@@ -67,28 +67,25 @@ __all__ = [
     "linear_projection",
     "balancedness",
     "gradient_descent",
-    "LinearGD",
     "scalar_gradient_flow",
     "scalar_flow_limit",
     "scalar_flow_time",
     "time_to_learn",
     "scalar_gd",
     "max_stable_step",
-    "SaxeProblem",
     "saxe_problem",
     "mode_strengths",
     "saxe_mode_flow",
-    "HardtMa",
     "hardt_ma_factors",
     "hardt_ma_limit",
-    "CONNECTIONS",
     "connect",
     "connection_variance_factor",
     "sample_neurons",
     "neuron_network",
     "path_deviation",
-    "Staircase",
     "staircase_experiment",
+    "relu_interpolation",
+    "relu_interpolant",
 ]
 
 CONNECTIONS = ("linear", "arc")
@@ -920,3 +917,53 @@ def staircase_experiment(s, depth, width, d=16, init_std=0.05, alpha=0.02, n_ste
         u0, u1 = modes[j - 1, i], modes[j, i]
         learn.append(times[j - 1] + (si / 2 - u0) / (u1 - u0) * (times[j] - times[j - 1]))
     return Staircase(times, modes, np.array(losses), np.array(learn))
+
+
+# ----------------------------------------------------------------------------- wide ReLU nets
+class ReluInterpolant(NamedTuple):
+    r"""One-hidden-layer ReLU network :math:`f(\mathbf x)=\sum_jw_j\operatorname{ReLU}
+    (\mathbf a\cdot\mathbf x-b_j)`: ``direction`` a, ``biases`` b (increasing), ``weights`` w,
+    and the lower-triangular ``matrix`` :math:`A_{ij}=\operatorname{ReLU}(z_i-b_j)` solved."""
+
+    direction: np.ndarray
+    biases: np.ndarray
+    weights: np.ndarray
+    matrix: np.ndarray
+
+
+def relu_interpolation(X, y, seed=0) -> ReluInterpolant:
+    r"""Zhang et al.'s construction: a ReLU network with one hidden layer of n units and
+    2n + d parameters that fits any labels ``y`` on n points ``X`` (n, d) exactly.
+
+    A random direction a gives distinct projections :math:`z_i=\mathbf a\cdot\mathbf x_i`;
+    sorted, :math:`b_1<z_1<b_2<\dots<b_n<z_n` (midpoints), so :math:`A_{ij}=\operatorname{ReLU}
+    (z_i-b_j)` is lower triangular with positive diagonal and :math:`A\mathbf w=\mathbf y` has a
+    unique solution. Raises ValueError when two points have equal projections (repeated
+    points).
+    """
+    X = _matrix("X", X)
+    y = _real_array("y", y, ndim=1)
+    if y.size != X.shape[0]:
+        raise ValueError(f"`y` must have one label per row of X ({X.shape[0]}), got {y.size}")
+    seed = check_positive_int("seed", seed, minimum=0)
+    a = np.random.default_rng(seed).standard_normal(X.shape[1])
+    z = X @ a
+    order = np.argsort(z)
+    zs = z[order]
+    gaps = np.diff(zs)
+    if np.any(gaps <= 1e-12 * max(1.0, float(np.max(np.abs(zs))))):
+        raise ValueError("`X` must have distinct rows (two projections coincide)")
+    b = np.concatenate([[zs[0] - 1.0], (zs[:-1] + zs[1:]) / 2])
+    A = np.maximum(zs[:, None] - b[None, :], 0.0)
+    w = linalg.solve_triangular(A, y[order], lower=True)
+    return ReluInterpolant(a, b, w, A)
+
+
+def relu_interpolant(net, X):
+    r"""Evaluate a :class:`ReluInterpolant` at the rows of ``X``."""
+    if not isinstance(net, ReluInterpolant):
+        raise ValueError("`net` must be the result of relu_interpolation")
+    X = _matrix("X", X)
+    if X.shape[1] != net.direction.size:
+        raise ValueError(f"`X` must have {net.direction.size} columns, got {X.shape[1]}")
+    return np.maximum((X @ net.direction)[:, None] - net.biases[None, :], 0.0) @ net.weights

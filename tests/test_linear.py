@@ -1,0 +1,410 @@
+"""mftheory.linear: reference values (with provenance), identities and error cases.
+
+Reference values of the scalar flows: the closed forms of Bartlett et al.'s balanced scalar
+network (K = 1: r + (w0 - r) e^-t; K = 2: w^2 = r / (1 + (r - 1) e^{-2rt})) evaluated by hand
+to 7 digits, and for K = 3 values computed with scipy's solve_ivp (rtol 1e-12) and checked
+against the exact implicit time integral.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mftheory import linear as lin
+
+
+def _rand_problem(widths=(4, 6, 5, 3), seed=0):
+    rng = np.random.default_rng(seed)
+    ws = [rng.standard_normal((b, a)) / math.sqrt(a) for a, b in zip(widths[:-1], widths[1:])]
+    R = rng.standard_normal((widths[-1], widths[0]))
+    M = rng.standard_normal((widths[0], widths[0]))
+    return ws, R, M @ M.T / widths[0] + 0.1 * np.eye(widths[0])
+
+
+# ----------------------------------------------------------------------------- loss, gradient
+def test_trace_form_equals_sample_average():
+    ws, R, _ = _rand_problem()
+    X = np.random.default_rng(1).standard_normal((50, 4))
+    S = X.T @ X / 50
+    D = lin.end_to_end(ws) - R
+    direct = 0.5 * np.mean(np.sum((X @ D.T) ** 2, axis=1))
+    np.testing.assert_allclose(lin.loss(ws, R, S), direct, rtol=1e-13)
+
+
+def test_projection_pythagoras():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 3))
+    Y = np.tanh(X @ rng.standard_normal((3, 2))) + 0.1 * X[:, :2] ** 2     # not linear
+    R, S, res = lin.linear_projection(X, Y)
+    A = rng.standard_normal((2, 3))
+    lhs = 0.5 * np.mean(np.sum((Y - X @ A.T) ** 2, axis=1))
+    np.testing.assert_allclose(lhs, res + lin.loss([A], R, S), rtol=1e-12)
+    assert res > 0.01                                       # the target is not linear
+
+
+def test_gradient_matches_autograd():
+    ws, R, S = _rand_problem()
+    g = lin.gradient(ws, R, S)
+    tw = [torch.tensor(w, requires_grad=True) for w in ws]
+    P = tw[0]
+    for w in tw[1:]:
+        P = w @ P
+    D = P - torch.tensor(R)
+    (0.5 * torch.trace(D.T @ D @ torch.tensor(S))).backward()
+    for gk, tk in zip(g, tw):
+        np.testing.assert_allclose(gk, tk.grad.numpy(), rtol=1e-12, atol=1e-13)
+
+
+def test_product_gradient_is_the_quadratic_gradient():
+    ws, R, S = _rand_problem(seed=4)
+    G = (lin.end_to_end(ws) - R) @ S
+    for a, b in zip(lin.product_gradient(ws, G), lin.gradient(ws, R, S)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_two_zero_layers_are_stationary():
+    ws, R, S = _rand_problem((3, 3, 3, 3, 3), seed=5)
+    ws[1] = np.zeros((3, 3))
+    ws[3] = np.zeros((3, 3))
+    assert all(np.all(g == 0) for g in lin.gradient(ws, R, S))
+    np.testing.assert_allclose(lin.loss(ws, R, S), 0.5 * np.trace(R.T @ R @ S), rtol=1e-14)
+
+
+def test_hessian_at_origin_depth_2_and_3():
+    H2 = lin.hessian([[[0.0]], [[0.0]]], [[2.0]])
+    np.testing.assert_array_equal(H2, [[0.0, -2.0], [-2.0, 0.0]])
+    np.testing.assert_allclose(np.linalg.eigvalsh(H2), [-2.0, 2.0])
+    np.testing.assert_array_equal(lin.hessian([[[0.0]]] * 3, [[2.0]]), np.zeros((3, 3)))
+
+
+def test_hessian_matches_finite_difference_of_gradient():
+    ws, R, S = _rand_problem((2, 3, 2), seed=6)
+    H = lin.hessian(ws, R, S)
+    theta = np.concatenate([w.ravel() for w in ws])
+
+    def grad(th):
+        a = th[:6].reshape(3, 2)
+        b = th[6:].reshape(2, 3)
+        return np.concatenate([g.ravel() for g in lin.gradient([a, b], R, S)])
+
+    h = 1e-6
+    fd = np.stack([(grad(theta + h * e) - grad(theta - h * e)) / (2 * h)
+                   for e in np.eye(theta.size)], axis=1)
+    np.testing.assert_allclose(H, fd, atol=1e-8)            # FD error O(h^2) plus rounding 1e-10
+    np.testing.assert_allclose(H, H.T, atol=1e-14)
+
+
+# ----------------------------------------------------------------------------- scalar flows
+def test_depth2_closed_form_reference_values():
+    np.testing.assert_allclose(lin.scalar_gradient_flow(4.0, 2, [0.1, 0.25, 0.5, 1.0]),
+                               [1.305215, 1.686695, 1.947219, 1.998994], atol=6e-7)
+    np.testing.assert_allclose(lin.scalar_gradient_flow(-1.0, 2, [0.5, 1.0, 3.0]),
+                               [0.474763, 0.269405, 0.0352266], rtol=2e-6)
+    np.testing.assert_allclose(lin.scalar_gradient_flow(0.0, 2, [1.0, 10.0]) ** 2,
+                               [1 / 3, 1 / 21], rtol=1e-14)
+    np.testing.assert_allclose(lin.scalar_gradient_flow(3.0, 1, 1.0), 3 - 2 / math.e, rtol=1e-15)
+    assert isinstance(lin.scalar_gradient_flow(4.0, 2, 0.25), float)
+
+
+def test_depth2_closed_form_is_continuous_in_r_at_zero():
+    t = np.array([0.5, 2.0, 7.0])
+    a = lin.scalar_gradient_flow(1e-9, 2, t, w0=0.7)
+    b = lin.scalar_gradient_flow(0.0, 2, t, w0=0.7)
+    np.testing.assert_allclose(a, b, rtol=1e-8)
+
+
+def test_depth2_stuck_case_large_times():
+    w = lin.scalar_gradient_flow(-1.0, 2, [50.0, 1e4])       # exp overflow must give 0, not nan
+    assert np.all(np.isfinite(w)) and np.all(w >= 0) and w[-1] == 0.0
+
+
+@pytest.mark.parametrize("r,K,w0", [(4.0, 2, 1.0), (-1.0, 2, 1.0), (0.0, 2, 0.5), (3.0, 1, 1.0),
+                                    (2.0, 2, -0.3)])
+def test_ode_matches_closed_form(r, K, w0):
+    t = np.array([0.0, 0.05, 0.3, 1.0, 2.5])
+    np.testing.assert_allclose(lin._flow_ode(r, K, t, w0), lin.scalar_gradient_flow(r, K, t, w0),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_depth3_reference_and_implicit_time():
+    t = [0.1, 0.2, 0.5, 1.0]
+    w = lin.scalar_gradient_flow(2.0, 3, t)
+    np.testing.assert_allclose(w, [1.092612, 1.163215, 1.247464, 1.259628], atol=6e-7)
+    for ti, wi in zip(t, w):
+        np.testing.assert_allclose(lin.scalar_flow_time(2.0, 3, wi), ti, rtol=1e-10)
+
+
+def test_flow_vectorised_any_order_and_shape():
+    t = np.array([[1.0, 0.1], [0.5, 0.0]])
+    w = lin.scalar_gradient_flow(2.0, 4, t, w0=0.5)
+    assert w.shape == (2, 2) and w[1, 1] == 0.5
+    np.testing.assert_allclose(w[0, 0], lin.scalar_gradient_flow(2.0, 4, 1.0, w0=0.5), rtol=1e-12)
+
+
+def test_flow_limits():
+    assert lin.scalar_flow_limit(8.0, 3) == pytest.approx(2.0, rel=1e-15)
+    assert lin.scalar_flow_limit(-1.0, 2) == 0.0                   # stuck
+    assert lin.scalar_flow_limit(-8.0, 3, w0=-1.0) == pytest.approx(-2.0, rel=1e-15)
+    assert lin.scalar_flow_limit(4.0, 2, w0=-1.0) == -2.0
+    assert lin.scalar_flow_limit(-2.0, 1) == -2.0
+    np.testing.assert_allclose(lin.scalar_gradient_flow(8.0, 3, 40.0), 2.0, rtol=1e-10)
+
+
+def test_balancedness_conserved_by_flow_unequal_init():
+    # unequal layers (w1, w2, w3) = (1.2, 0.7, 0.9): integrate the full 3-layer flow and check
+    # w_k^2 - w_j^2 stays constant (exactly conserved by the flow)
+    from scipy.integrate import solve_ivp
+
+    r = 1.5
+
+    def f(_, w):
+        q = np.prod(w)
+        return [(r - q) * q / wk for wk in w]
+
+    sol = solve_ivp(f, (0, 5), [1.2, 0.7, 0.9], rtol=1e-12, atol=1e-14, dense_output=True)
+    W = sol.sol(np.linspace(0, 5, 11))
+    np.testing.assert_allclose(W[0] ** 2 - W[1] ** 2, 1.2**2 - 0.7**2, atol=1e-10)
+    np.testing.assert_allclose(np.prod(W[:, -1]), r, rtol=1e-9)
+
+
+def test_time_to_learn():
+    # K = 2: q = w^2 logistic, q(t) = r q0 / (q0 + (r - q0) e^{-2rt}) = r/2 at
+    # t = ln((r - q0) / q0) / (2r)
+    r, w0 = 3.0, 0.1
+    np.testing.assert_allclose(lin.time_to_learn(r, 2, w0), math.log((r - 0.01) / 0.01) / (2 * r),
+                               rtol=1e-11)
+    tl = lin.time_to_learn(2.0, 3, 0.3)
+    np.testing.assert_allclose(lin.scalar_gradient_flow(2.0, 3, tl, 0.3) ** 3, 1.0, rtol=1e-10)
+    # deep, small init: t ~ q0^(2/K - 1) / ((K - 2) r)
+    q0 = 1e-6
+    approx = q0 ** (2 / 4 - 1) / (2 * 2.0)
+    np.testing.assert_allclose(lin.time_to_learn(2.0, 4, q0**0.25), approx, rtol=0.01)
+
+
+def test_scalar_gd_reference_and_flow_limit():
+    w = lin.scalar_gd(2.0, 3, 1e-3, 500)
+    assert w.shape == (501,)
+    np.testing.assert_allclose(w[-1], 1.247574, atol=6e-7)
+    diff = abs(w[-1] - lin.scalar_gradient_flow(2.0, 3, 0.5))
+    w2 = lin.scalar_gd(2.0, 3, 5e-4, 1000)[-1]
+    diff2 = abs(w2 - lin.scalar_gradient_flow(2.0, 3, 0.5))
+    np.testing.assert_allclose(diff / diff2, 2.0, rtol=0.01)    # first-order (Euler) error
+
+
+def test_max_stable_step_is_sharp():
+    r, K = 2.0, 3
+    a = lin.max_stable_step(r, K)
+    np.testing.assert_allclose(a, 2 / (3 * 2 ** (4 / 3)), rtol=1e-15)
+    w_star = r ** (1 / K)
+    below = lin.scalar_gd(r, K, 0.97 * a, 3000, w0=w_star * 1.001)
+    above = lin.scalar_gd(r, K, 1.03 * a, 3000, w0=w_star * 1.001)
+    assert abs(below[-1] - w_star) < 1e-12
+    assert abs(above[-1] - w_star) > 1e-3
+    np.testing.assert_allclose(lin.max_stable_step(5.0, 1), 2.0)
+
+
+def test_scalar_gd_divergence_is_inf_not_nan():
+    w = lin.scalar_gd(4.0, 2, 5.0, 50)
+    assert not np.any(np.isnan(w)) and np.isinf(w[-1])
+
+
+# ----------------------------------------------------------------------------- matrix dynamics
+def test_matrix_gd_equals_scalar_gd_per_mode():
+    r = np.array([0.5, 1.0, 2.0, 3.0])
+    pr = lin.saxe_problem(r, np.ones(4), 1.0, 3, seed=0)
+    run = lin.gradient_descent(pr.weights, pr.R, pr.Sigma, alpha=0.01, n_steps=2000,
+                               record_every=500)
+    diag, off = lin.mode_strengths(run.weights, pr.bases)
+    scal = lin.scalar_gd(r, 3, 0.01, 2000)[-1]
+    np.testing.assert_allclose(diag, np.broadcast_to(scal, diag.shape), atol=1e-13)
+    assert off < 1e-13
+    np.testing.assert_allclose(scal, r ** (1 / 3), rtol=1e-10)
+    assert run.products.shape == (5, 4, 4) and list(run.steps) == [0, 500, 1000, 1500, 2000]
+
+
+def test_saxe_decoupling_with_input_variances_and_flow():
+    r, sig = np.array([3.0, 1.5, 0.5]), np.array([1.0, 0.5, 2.0])
+    pr = lin.saxe_problem(r, sig, 0.1, 2, seed=2)
+    alpha, n = 1e-3, 3000
+    run = lin.gradient_descent(pr.weights, pr.R, pr.Sigma, alpha=alpha, n_steps=n,
+                               record_every=n)
+    diag, off = lin.mode_strengths(run.weights, pr.bases)
+    assert off < 1e-12
+    np.testing.assert_allclose(diag[0], diag[1], rtol=1e-12)         # layers stay balanced
+    u = lin.saxe_mode_flow(r, sig, 2, [n * alpha], 0.1)[0]
+    np.testing.assert_allclose(diag[0] * diag[1], u, rtol=2e-3)     # GD = flow + O(alpha)
+
+
+def test_balancedness_drift_is_second_order_in_alpha():
+    ws, R, _ = _rand_problem((3, 3, 3, 3), seed=7)
+    b0 = lin.balancedness(ws)
+    drift = []
+    for alpha in (0.02, 0.01):
+        run = lin.gradient_descent(ws, R, alpha=alpha, n_steps=int(round(1 / alpha)),
+                                   record_every=1000)
+        drift.append(max(np.abs(b - c).max() for b, c in zip(lin.balancedness(run.weights), b0)))
+    np.testing.assert_allclose(drift[0] / drift[1], 2.0, rtol=0.1)   # O(alpha^2) per step
+
+
+def test_gradient_descent_does_not_modify_input_and_raises_on_divergence():
+    ws, R, S = _rand_problem(seed=8)
+    keep = [w.copy() for w in ws]
+    lin.gradient_descent(ws, R, S, alpha=0.01, n_steps=3)
+    assert all(np.array_equal(a, b) for a, b in zip(ws, keep))
+    with pytest.raises(ValueError, match="alpha"):
+        lin.gradient_descent(ws, 100 * R, S, alpha=10.0, n_steps=200)
+
+
+# ----------------------------------------------------------------------------- Hardt-Ma
+def test_hardt_ma_reference_and_reconstruction():
+    # note B.5.2: seed-2 standard normal 4x4, det 1.847, singular values 2.89639 ... 0.256299,
+    # rotation angles 1.74229, 0.213153, K max|V_k| = 1.74008 (K = 10), limit 1.74229
+    A = np.random.default_rng(2).standard_normal((4, 4))
+    hm = lin.hardt_ma_factors(A, 10)
+    np.testing.assert_allclose(hm.singular_values, [2.89639, 2.03191, 1.22476, 0.256299],
+                               atol=5.1e-6)                  # 6 significant digits: half a unit
+    np.testing.assert_allclose(hm.angles, [1.74229, 0.213153], atol=5.1e-6)
+    np.testing.assert_allclose(10 * hm.max_norm, 1.74008, atol=5.1e-6)
+    for K in (1, 10, 100):
+        hm = lin.hardt_ma_factors(A, K)
+        assert len(hm.factors) == 2 * K
+        P = np.eye(4)
+        for V in hm.factors:
+            P = (np.eye(4) + V) @ P
+            assert np.linalg.det(np.eye(4) + V) > 0
+        np.testing.assert_allclose(P, A, atol=1e-12)
+    np.testing.assert_allclose(1000 * lin.hardt_ma_factors(A, 1000).max_norm, hm.limit, rtol=1e-6)
+    np.testing.assert_allclose(lin.hardt_ma_limit(A), 1.74229, atol=5.1e-6)
+
+
+def test_hardt_ma_rotation_by_pi_and_identity():
+    A = np.diag([-1.0, -1.0, 2.0])
+    hm = lin.hardt_ma_factors(A, 4)
+    P = np.eye(3)
+    for V in hm.factors:
+        P = (np.eye(3) + V) @ P
+    np.testing.assert_allclose(P, A, atol=1e-14)
+    np.testing.assert_allclose(hm.angles, [math.pi])
+    np.testing.assert_allclose(hm.limit, math.pi)
+    hm = lin.hardt_ma_factors(np.eye(2), 3)
+    assert hm.max_norm < 1e-15 and hm.limit == 0.0
+
+
+@pytest.mark.parametrize("A", [np.diag([-1.0, 1.0]), np.zeros((2, 2)), [[1.0, 2.0], [2.0, 4.0]]])
+def test_hardt_ma_refuses_nonpositive_determinant(A):
+    with pytest.raises(ValueError, match="positive determinant"):
+        lin.hardt_ma_factors(A, 3)
+
+
+# ----------------------------------------------------------------------------- connectivity
+def test_gaussian_connection_covariances():
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((2, 100_000, 2))
+    np.testing.assert_allclose(lin.connection_variance_factor([0, .25, .5, .75, 1], "linear"),
+                               [1, 0.625, 0.5, 0.625, 1])
+    for method, factor in (("linear", 0.5), ("arc", 1.0)):
+        C = np.cov(lin.connect(X, Y, 0.5, method).T)
+        # sample covariance of 1e5 points: s.e. of a variance sqrt(2/1e5) = 0.45 %
+        np.testing.assert_allclose(C, factor * np.eye(2), atol=0.02 * factor)
+    np.testing.assert_array_equal(lin.connect(X, Y, 1.0, "linear"), Y)
+    np.testing.assert_allclose(lin.connect(X, Y, 1.0, "arc"), Y, atol=1e-15)
+
+
+def test_path_deviation_linear_squeezes_arc_does_not():
+    A, B = lin.sample_neurons(4000, 0), lin.sample_neurons(4000, 1)
+    lin_dev = lin.path_deviation(A, B, [0.0, 0.5, 1.0], "linear", grid_size=21)
+    arc_dev = lin.path_deviation(A, B, [0.0, 0.5, 1.0], "arc", grid_size=21)
+    assert lin_dev[0] == 0.0 and arc_dev[0] == 0.0
+    np.testing.assert_allclose(lin_dev[2], arc_dev[2], rtol=1e-12)    # same endpoint B
+    assert lin_dev[1] > 0.25 and arc_dev[1] < 3 * arc_dev[2]
+    assert lin_dev[1] > 5 * arc_dev[1]
+
+
+def test_neuron_network_is_linear_in_the_measure():
+    A, B = lin.sample_neurons(30, 0), lin.sample_neurons(30, 1)
+    x = np.random.default_rng(0).standard_normal((7, 2))
+    both = lin.neuron_network(np.vstack([A, B]), x)
+    np.testing.assert_allclose(both, (lin.neuron_network(A, x) + lin.neuron_network(B, x)) / 2,
+                               rtol=1e-13)
+
+
+# ----------------------------------------------------------------------------- staircase
+def test_staircase_small_is_ordered_and_deterministic():
+    s = [4.0, 2.0, 1.0]
+    kw = dict(d=8, init_std=0.5 / math.sqrt(64), alpha=0.02, n_steps=250, seed=3)
+    st = lin.staircase_experiment(s, 4, 64, **kw)
+    assert np.all(np.diff(st.learn_times) > 0)                  # stronger modes first
+    st2 = lin.staircase_experiment(s, 4, 64, **kw)
+    np.testing.assert_array_equal(st.modes, st2.modes)
+    assert st.losses[-1] < 1e-3 * st.losses[0]
+    ts = st.learn_times * np.array(s)                           # Saxe: t ~ 1/s from small init
+    assert ts.max() / ts.min() < 1.5                             # width 64: +-20 % spread
+
+
+# ----------------------------------------------------------------------------- bad input
+BAD_REALS = [None, "1.0", True, 1 + 2j, math.nan, math.inf, torch.tensor(1.0), [1.0]]
+
+
+@pytest.mark.parametrize("bad", BAD_REALS)
+def test_scalar_functions_reject_bad_numbers(bad):
+    for call in (lambda: lin.scalar_gradient_flow(bad, 2, 0.1),
+                 lambda: lin.scalar_gradient_flow(1.0, 2, 0.1, w0=bad),
+                 lambda: lin.max_stable_step(bad, 2),
+                 lambda: lin.scalar_gd(1.0, 2, bad, 5),
+                 lambda: lin.time_to_learn(bad, 2, 0.1),
+                 lambda: lin.scalar_flow_limit(bad, 2),
+                 lambda: lin.connect([1.0], [2.0], bad, "arc")):
+        with pytest.raises(ValueError):
+            call()
+
+
+@pytest.mark.parametrize("bad", [None, "x", 1 + 1j, np.array([[1 + 1j]]), [[math.nan]],
+                                 torch.ones(1, 1), [[True]], 3.0, [], [np.eye(2), np.eye(3)]])
+def test_matrix_functions_reject_bad_weights(bad):
+    with pytest.raises(ValueError):
+        lin.loss(bad, [[1.0]])
+    with pytest.raises(ValueError):
+        lin.gradient(bad, [[1.0]])
+
+
+def test_specific_messages():
+    with pytest.raises(ValueError, match="depth"):
+        lin.scalar_gradient_flow(1.0, 0, 0.1)
+    with pytest.raises(ValueError, match="depth"):
+        lin.scalar_gradient_flow(1.0, 2.0, 0.1)
+    with pytest.raises(ValueError, match="`t` must be >= 0"):
+        lin.scalar_gradient_flow(1.0, 2, [-0.1, 0.2])
+    with pytest.raises(ValueError, match="`t`"):
+        lin.scalar_gradient_flow(1.0, 2, torch.tensor([0.1]))
+    with pytest.raises(ValueError, match=r"`R` must have shape"):
+        lin.loss([np.eye(2)], np.eye(3))
+    with pytest.raises(ValueError, match="symmetric"):
+        lin.loss([np.eye(2)], np.eye(2), [[1.0, 0.5], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        lin.loss([np.eye(2)], np.eye(2), -np.eye(2))
+    with pytest.raises(ValueError, match="weights\\[1\\]"):
+        lin.end_to_end([np.ones((3, 2)), np.ones((2, 2))])
+    with pytest.raises(ValueError, match="`r` must be > 0"):
+        lin.max_stable_step(-1.0, 2)
+    with pytest.raises(ValueError, match="`w` must lie between"):
+        lin.scalar_flow_time(4.0, 2, 3.0)
+    with pytest.raises(ValueError, match="fraction"):
+        lin.time_to_learn(2.0, 3, 1.0)
+    with pytest.raises(ValueError, match="connection"):
+        lin.connect([1.0], [1.0], 0.5, "spline")
+    with pytest.raises(ValueError, match="same shape"):
+        lin.connect([1.0], [1.0, 2.0], 0.5, "arc")
+    with pytest.raises(ValueError, match="square"):
+        lin.hardt_ma_factors(np.ones((2, 3)), 2)
+    with pytest.raises(ValueError, match="invertible"):
+        lin.linear_projection(np.ones((5, 2)), np.ones((5, 1)))
+    with pytest.raises(ValueError, match="sigma"):
+        lin.saxe_problem([1.0, 2.0], [1.0, 0.0], 1.0, 2)
+    with pytest.raises(ValueError, match="bases"):
+        lin.mode_strengths([np.eye(2)], [np.eye(2)])
+    with pytest.raises(ValueError, match="rank"):
+        lin.staircase_experiment([1.0, 2.0, 3.0], 3, 8, d=2)
