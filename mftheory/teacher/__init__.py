@@ -40,7 +40,8 @@ from ._disentangle import (DisentangleExample, activation_deviation, disentangle
 from ._geometry import (hypercube_Q, is_vertex, linear_min_loss, relu_identity_weights,
                         vertex_count, vertex_separators)
 from ._toys import (ENERGY_ORDERS, EnergyRun, SpecializationRun, energy_run,
-                    specialization_run, spurious_epsilon, spurious_win_probability)
+                    specialization_run, spurious_epsilon, spurious_mean_abs,
+                    spurious_win_probability)
 from ._world import (GATES, TEACHER_KINDS, Gradients, Reformulation, StudentWeights, World,
                      backpropagated_gradients, conditional_matrix, conditional_mean,
                      empirical_world, event_probabilities, init_student, population_gradients,
@@ -60,7 +61,7 @@ __all__ = [
     "disentangled_activation", "disentangled_gradient", "activation_deviation",
     "gradient_deviation", "off_block_max", "disentangle_example",
     # experiments
-    "spurious_epsilon", "spurious_win_probability", "energy_run", "specialization_run",
+    "spurious_epsilon", "spurious_mean_abs", "spurious_win_probability", "energy_run", "specialization_run",
 ]
 
 # Result types and constants, importable but not part of __all__ (they are not functions).

@@ -27,6 +27,25 @@ def spurious_epsilon(n, trials, seed=0):
     return np.where(n1 > 0, k / np.maximum(n1, 1) - 0.5, 0.0)
 
 
+def spurious_mean_abs(n):
+    r"""Exact :math:`\mathbb E|\epsilon|` for :func:`spurious_epsilon` (binomial sums over the
+    number :math:`n_1` of samples with :math:`z_\gamma=1` and the labels among them); it tends to
+    :math:`1/\sqrt{\pi n}` as :math:`n\to\infty`."""
+    from scipy.stats import binom
+
+    n = check_positive_int("n", n)
+    if n > 20_000:
+        raise ValueError(f"`n` must be at most 20000, got {n}")
+    total = 0.0
+    n1 = np.arange(1, n + 1)
+    w1 = binom.pmf(n1, n, 0.5)
+    keep = w1 > 1e-17 * w1.max()           # the rest adds less than 1e-17 relative
+    for m, w in zip(n1[keep], w1[keep]):
+        k = np.arange(m + 1)
+        total += w * float(binom.pmf(k, m, 0.5) @ np.abs(k / m - 0.5))
+    return total
+
+
 def spurious_win_probability(n, delta, contrast):
     r"""Normal approximation of :math:`P(|\epsilon|\,|f_k(1)-f_k(0)|>\delta/2)`, the probability
     that the spurious weight's update beats the true one, with :math:`\epsilon\approx
