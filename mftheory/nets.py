@@ -50,7 +50,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import check_array, check_choice, check_positive_int, check_real
+from ._validate import (check_array, check_bool, check_choice, check_device, check_positive_int,
+                        check_real)
 from .gaussian import check_activation
 
 __all__ = [
@@ -65,9 +66,14 @@ __all__ = [
     "circle_profile",
     "Circle",
     "circle_experiment",
+    "layer_preactivations",
+    "excess_kurtosis",
+    "conditional_excess_kurtosis",
+    "weight_gradients",
 ]
 
 # Keep the weights between the forward and backward pass up to this many bytes; above, redraw them.
+_WEIGHT_LAWS = ("gaussian", "rademacher")
 _STORE_LIMIT_BYTES = 2**28
 
 
@@ -121,12 +127,7 @@ def _check_device_dtype(device, dtype):
         from .runtime import device as default_device
 
         device = default_device()
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"`device` must be None, 'cpu', 'cuda' or a torch.device, got {device!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("`device` is 'cuda' but torch sees no GPU; use device='cpu' or None")
+    device = check_device("device", device, allow_none=False)      # 'cpu', or 'cuda' with a GPU
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"`dtype` must be torch.float32 or torch.float64, got {dtype!r}")
     return device, dtype
@@ -138,7 +139,7 @@ def _check_device_dtype(device, dtype):
 def _numpy_rng(generator):
     """A NumPy Generator from None / int / NumPy Generator (for inputs, always drawn in float64)."""
     if generator is None or (isinstance(generator, numbers.Integral) and not isinstance(generator, bool)):
-        if generator is not None and generator < 0:
+        if generator is not None and not 0 <= generator <= 2**53:
             raise ValueError(f"`generator` as a seed must be an integer >= 0, got {generator}")
         return np.random.default_rng(generator)
     if isinstance(generator, np.random.Generator):
@@ -353,17 +354,24 @@ def _keep_layers(keep, depth):
     return out
 
 
+class NetworkOverflowError(FloatingPointError, ValueError):
+    """The signal of a simulated network became non-finite: the arguments (e.g. a huge
+    ``sigma_w2``) are outside the range the network can represent. A ``ValueError``, as every
+    bad argument of the package, and a ``FloatingPointError``."""
+
+
 def _check_finite(name, arr):
     arr = np.asarray(arr)
     if arr.size and not np.all(np.isfinite(arr)):
         rows = np.nonzero((~np.isfinite(arr.reshape(arr.shape[0], -1))).any(axis=1))[0]
-        raise FloatingPointError(
+        raise NetworkOverflowError(
             f"the network's {name} became non-finite at layer {int(rows[0]) + 1} (overflow, or a "
             "pre-activation of length 0); use float64, fewer layers or smaller sigma_w2")
 
 
 def propagate(act, widths, sigma_w2, sigma_b2, x, *, generator=None, device=None, dtype=None,
-              backprop=True, correlations=False, keep_activations=False, return_weights=False):
+              backprop=True, correlations=False, keep_activations=False, return_weights=False,
+              weights="gaussian"):
     r"""Send inputs through one random network and measure :math:`q_k`, :math:`c_k`,
     :math:`|\boldsymbol\delta_k|^2` at every layer.
 
@@ -398,6 +406,10 @@ def propagate(act, widths, sigma_w2, sigma_b2, x, *, generator=None, device=None
         layers' (for the circle's PCA).
     return_weights : bool
         Also return the weights (numpy), e.g. to check the backward pass.
+    weights : {'gaussian', 'rademacher'}
+        Law of the weights, both of variance :math:`\sigma_w^2/d_{k-1}`: Gaussian (default), or
+        :math:`\pm\sqrt{\sigma_w^2/d_{k-1}}` with probability 1/2 each, for which the
+        pre-activations are Gaussian only through the central limit theorem.
 
     Returns
     -------
@@ -406,8 +418,9 @@ def propagate(act, widths, sigma_w2, sigma_b2, x, *, generator=None, device=None
     Raises
     ------
     ValueError
-        Bad arguments. FloatingPointError: the signal overflowed (e.g. ReLU, large
-        :math:`\sigma_w^2`, many layers in float32).
+        Bad arguments, and when the signal overflowed (e.g. ReLU, large :math:`\sigma_w^2`,
+        many layers in float32; also a ``FloatingPointError``). The same holds for
+        :func:`simulate` and :func:`circle_experiment`, which call this function.
     """
     torch = _torch()
     act = check_activation(act)
@@ -417,6 +430,10 @@ def propagate(act, widths, sigma_w2, sigma_b2, x, *, generator=None, device=None
     X = _check_inputs(x, widths[0], device, dtype)
     depth = len(widths) - 1
     keep = _keep_layers(keep_activations, depth)
+    backprop = check_bool("backprop", backprop)
+    correlations = check_bool("correlations", correlations)
+    return_weights = check_bool("return_weights", return_weights)
+    signs = check_choice("weights", weights, _WEIGHT_LAWS) == "rademacher"
     phi, dphi = _torch_activation(act)
     stream = _Stream(generator, device, dtype)
     itemsize = 4 if dtype == torch.float32 else 8
@@ -432,6 +449,8 @@ def propagate(act, widths, sigma_w2, sigma_b2, x, *, generator=None, device=None
             if backprop and not store:
                 states.append(stream.state())
             G = stream.normal((widths[k], widths[k - 1]))          # W_k = w_std * G
+            if signs:
+                G = torch.sign(G)
             b = stream.normal((widths[k],)) * b_std
             Z = (X @ G.T) * w_std[k - 1] + b
             if store:
@@ -464,6 +483,8 @@ def propagate(act, widths, sigma_w2, sigma_b2, x, *, generator=None, device=None
                 else:
                     stream.restore(states[k])
                     G = stream.normal((widths[k + 1], widths[k]))
+                    if signs:
+                        G = torch.sign(G)
                 delta = slopes[k - 1] * ((delta @ G) * w_std[k])
                 norms[k - 1] = delta @ delta
             if not store:
@@ -506,6 +527,9 @@ class Simulation:
         :math:`c_k` of the two inputs.
     grad_sq : ndarray
         :math:`|\boldsymbol\delta_k|^2` for input 0.
+    q_single, c_single : ndarray
+        :math:`q_k` of input 0 alone and :math:`c_k` of the first pair alone: what one network
+        does to one pair of inputs (``q`` and ``c`` average over the network's pairs).
     """
 
     act: str
@@ -519,6 +543,8 @@ class Simulation:
     q: np.ndarray
     c: np.ndarray
     grad_sq: np.ndarray
+    q_single: np.ndarray | None = None
+    c_single: np.ndarray | None = None
 
     @property
     def n_seeds(self) -> int:
@@ -612,7 +638,7 @@ def simulate(act, sigma_w2, sigma_b2, *, width, depth, q0=1.0, c0=0.9, n_seeds=6
     n_pairs = check_positive_int("n_pairs", n_pairs)
     seed = check_positive_int("seed", seed, minimum=0)
     widths = [width] * (depth + 1)
-    q, c, grad_sq = [], [], []
+    q, c, grad_sq, q1, c1 = [], [], [], [], []
     for child in np.random.SeedSequence(seed).spawn(n_seeds):
         rng = np.random.default_rng(child)
         x = np.concatenate([two_inputs(width, q0, c0, generator=rng) for _ in range(n_pairs)])
@@ -620,6 +646,8 @@ def simulate(act, sigma_w2, sigma_b2, *, width, depth, q0=1.0, c0=0.9, n_seeds=6
         res = propagate(act, widths, sigma_w2, sigma_b2, x, generator=net_seed, device=device,
                         dtype=dtype, correlations=n_pairs > 1)
         q.append(res.q.mean(axis=1))
+        q1.append(res.q[:, 0])
+        c1.append(res.c)
         if n_pairs > 1:
             pairs = np.arange(n_pairs)
             c.append(res.corr[:, 2 * pairs, 2 * pairs + 1].mean(axis=1))
@@ -627,7 +655,8 @@ def simulate(act, sigma_w2, sigma_b2, *, width, depth, q0=1.0, c0=0.9, n_seeds=6
             c.append(res.c)
         grad_sq.append(res.grad_sq)
     return Simulation(act=act, sigma_w2=sigma_w2, sigma_b2=sigma_b2, width=width, depth=depth, q0=q0,
-                      c0=c0, seed=seed, q=np.array(q), c=np.array(c), grad_sq=np.array(grad_sq))
+                      c0=c0, seed=seed, q=np.array(q), c=np.array(c), grad_sq=np.array(grad_sq),
+                      q_single=np.array(q1), c_single=np.array(c1))
 
 
 # --------------------------------------------------------------------------------------
@@ -806,3 +835,172 @@ def circle_experiment(act, sigma_w2, sigma_b2, *, width, depth, n_points=120, n_
             pca = pca_project(res.activations[depth], k=3)
             length = float(np.mean(res.activations[depth] ** 2))
     return Circle(angles=angles, profiles=np.array(profiles), pca=pca, output_length=length, q0=q0)
+
+
+# --------------------------------------------------------------------------------------
+# The central limit theorem inside one layer
+# --------------------------------------------------------------------------------------
+def _check_vector(name, x):
+    torch = _torch()
+    if isinstance(x, torch.Tensor):
+        x = x.detach().to("cpu", torch.float64).numpy()
+    x = check_array(name, x, ndim=1)
+    if x.size < 1:
+        raise ValueError(f"`{name}` must be a non-empty vector, got shape {x.shape}")
+    return x
+
+
+def layer_preactivations(x, n_out, sigma_w2, sigma_b2, *, weights="rademacher", n_draws=1,
+                         generator=None):
+    r"""Pre-activations :math:`z_i=\sum_jW_{ij}x_j+b_i` of ``n_out`` neurons fed the fixed vector ``x``.
+
+    Given :math:`\mathbf x` (of dimension :math:`d`), the :math:`z_i` are i.i.d.: with Gaussian
+    weights exactly :math:`\mathcal N(0,\sigma_w^2|\mathbf x|^2/d+\sigma_b^2)`; with Rademacher
+    weights :math:`\pm\sqrt{\sigma_w^2/d}` each :math:`z_i` is a sum of :math:`d` independent
+    non-Gaussian terms (plus a Gaussian bias), Gaussian only in the limit :math:`d\to\infty`
+    (central limit theorem). See :func:`conditional_excess_kurtosis` for the exact distance.
+
+    Parameters
+    ----------
+    x : array_like, shape (d,)
+        The previous layer's post-activations.
+    n_out : int
+        Number of neurons (>= 1).
+    sigma_w2, sigma_b2 : float
+        Weight variance (> 0; entries have variance sigma_w2 / d) and bias variance (>= 0).
+    weights : {'rademacher', 'gaussian'}
+    n_draws : int
+        Independent layers drawn (>= 1).
+    generator : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    ndarray, shape (n_draws, n_out)
+    """
+    x = _check_vector("x", x)
+    n_out = check_positive_int("n_out", n_out)
+    n_draws = check_positive_int("n_draws", n_draws)
+    sigma_w2, sigma_b2 = _check_variances(sigma_w2, sigma_b2)
+    law = check_choice("weights", weights, _WEIGHT_LAWS)
+    rng = _numpy_rng(generator)
+    d = x.size
+    out = np.empty((n_draws, n_out))
+    w_std = math.sqrt(sigma_w2 / d)
+    for r in range(n_draws):
+        if law == "rademacher":                     # 8 signs per random byte
+            bits = np.unpackbits(np.frombuffer(rng.bytes(-(-n_out * d // 8)), np.uint8))
+            w = bits[: n_out * d].reshape(n_out, d) * 2.0 - 1.0
+        else:
+            w = rng.standard_normal((n_out, d))
+        out[r] = w_std * (w @ x) + math.sqrt(sigma_b2) * rng.standard_normal(n_out)
+    return out
+
+
+def excess_kurtosis(z):
+    r"""Sample excess kurtosis :math:`\overline{(z-\bar z)^4}/\overline{(z-\bar z)^2}^2-3` along the last axis.
+
+    0 for a Gaussian; its sampling standard deviation is about :math:`\sqrt{24/n}` for n
+    Gaussian values. ``z`` of shape (..., n) with n >= 4 gives shape (...).
+    """
+    z = check_array("z", z)
+    if z.ndim == 0 or z.shape[-1] < 4:
+        raise ValueError(f"`z` must hold at least 4 samples along its last axis, got shape "
+                         f"{z.shape}")
+    c = z - z.mean(axis=-1, keepdims=True)
+    m2 = (c * c).mean(axis=-1)
+    if np.any(m2 == 0):
+        raise ValueError("`z` has zero variance: the kurtosis is undefined")
+    out = (c ** 4).mean(axis=-1) / m2 ** 2 - 3.0
+    return float(out) if out.ndim == 0 else out
+
+
+def conditional_excess_kurtosis(x, sigma_w2, sigma_b2, *, weights="rademacher"):
+    r"""Exact excess kurtosis of :math:`z_i=\sum_jW_{ij}x_j+b_i` given :math:`\mathbf x`.
+
+    Cumulants of independent terms add: with weights of variance :math:`s^2=\sigma_w^2/d` and
+    excess kurtosis :math:`\kappa_w` (Rademacher :math:`-2`, Gaussian 0) and a Gaussian bias,
+
+    .. math:: \kappa(z)=\frac{\kappa_w s^4\sum_jx_j^4}{\big(s^2|\mathbf x|^2+\sigma_b^2\big)^2}
+              =O(1/d)\quad\text{for spread-out }\mathbf x,
+
+    the rate at which the central limit theorem makes :math:`z` Gaussian.
+    """
+    x = _check_vector("x", x)
+    sigma_w2, sigma_b2 = _check_variances(sigma_w2, sigma_b2)
+    law = check_choice("weights", weights, _WEIGHT_LAWS)
+    kappa_w = -2.0 if law == "rademacher" else 0.0
+    s2 = sigma_w2 / x.size
+    var = s2 * float(x @ x) + sigma_b2
+    if var == 0.0:
+        raise ValueError("`x` is zero and sigma_b2 = 0: the pre-activations are all 0")
+    return kappa_w * s2 * s2 * float(np.sum(x ** 4)) / var ** 2
+
+
+# --------------------------------------------------------------------------------------
+# Weight gradients: backpropagated errors times the layer's input
+# --------------------------------------------------------------------------------------
+def weight_gradients(act, widths, sigma_w2, sigma_b2, x, *, generator=None, method="backprop"):
+    r"""Gradients :math:`\nabla_{W_k}\ell` of :math:`\ell=\langle\mathbf g,\mathbf z_L\rangle` for one input.
+
+    The network and the output error :math:`\mathbf g\sim\mathcal N(0,I)` are those of
+    :func:`propagate` (float64, CPU; weights drawn from ``generator``). ``method='backprop'``
+    returns :math:`\boldsymbol\delta_k\mathbf x_{k-1}^\top` with the hand recursion
+    :math:`\boldsymbol\delta_L=\mathbf g`,
+    :math:`\boldsymbol\delta_k=\phi'(\mathbf z_k)\odot W_{k+1}^\top\boldsymbol\delta_{k+1}`;
+    ``method='autograd'`` differentiates :math:`\ell` with torch autograd. The two agree to
+    rounding, which is the link between the errors :math:`\boldsymbol\delta_k` (whose norms the
+    chapter follows) and the gradients that training uses.
+
+    Parameters
+    ----------
+    act, widths, sigma_w2, sigma_b2
+        As in :func:`propagate`.
+    x : array_like, shape (d0,)
+        One input.
+    generator : None, int or numpy.random.Generator
+    method : {'backprop', 'autograd'}
+
+    Returns
+    -------
+    list of ndarray
+        ``grads[k-1]`` has the shape ``(d_k, d_{k-1})`` of :math:`W_k`.
+    """
+    torch = _torch()
+    act = check_activation(act)
+    widths = _check_widths(widths)
+    sigma_w2, sigma_b2 = _check_variances(sigma_w2, sigma_b2)
+    method = check_choice("method", method, ("backprop", "autograd"))
+    x = _check_vector("x", x)
+    if x.size != widths[0]:
+        raise ValueError(f"`x` must have length d0 = {widths[0]}, got {x.size}")
+    rng = _numpy_rng(generator)
+    Ws, bs = [], []
+    for k in range(1, len(widths)):
+        Ws.append(torch.tensor(rng.standard_normal((widths[k], widths[k - 1]))
+                               * math.sqrt(sigma_w2 / widths[k - 1]), dtype=torch.float64))
+        bs.append(torch.tensor(rng.standard_normal(widths[k]) * math.sqrt(sigma_b2),
+                               dtype=torch.float64))
+    g = torch.tensor(rng.standard_normal(widths[-1]), dtype=torch.float64)
+    phi, dphi = _torch_activation(act)
+    h = torch.tensor(x, dtype=torch.float64)
+    if method == "autograd":
+        for W in Ws:
+            W.requires_grad_(True)
+        for k, (W, b) in enumerate(zip(Ws, bs, strict=True)):
+            z = W @ h + b
+            h = phi(z) if k < len(Ws) - 1 else z
+        (g @ h).backward()
+        return [W.grad.numpy().copy() for W in Ws]
+    inputs, zs = [], []
+    for W, b in zip(Ws, bs, strict=True):
+        inputs.append(h)
+        z = W @ h + b
+        zs.append(z)
+        h = phi(z)
+    delta = g
+    grads = [None] * len(Ws)
+    for k in range(len(Ws) - 1, -1, -1):
+        grads[k] = torch.outer(delta, inputs[k]).numpy()
+        if k > 0:
+            delta = dphi(zs[k - 1]) * (Ws[k].T @ delta)
+    return grads

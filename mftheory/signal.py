@@ -73,6 +73,8 @@ __all__ = [
     "gradient_factors",
     "depth_scale",
     "relu_correlation_gap",
+    "quadratic_q_map",
+    "quadratic_fixed_points",
     "rademacher_rate",
     "rademacher_tail_exponent",
 ]
@@ -445,6 +447,56 @@ def relu_correlation_gap(depth: int, c0=0.0):
     for k in range(depth):
         out[k + 1] = _relu_gap_step(out[k])
     return out
+
+
+# --------------------------------------------------------------------------------------
+# The quadratic activation: a q-map with two fixed points
+# --------------------------------------------------------------------------------------
+def quadratic_q_map(q, sigma_w2, sigma_b2):
+    r"""The length map of the activation :math:`\phi(z)=z^2`: :math:`\nu(q)=3\sigma_w^2q^2+\sigma_b^2`.
+
+    (:math:`\mathbb E[(\sqrt q z)^4]=3q^2`.) Vectorised over ``q >= 0``. Unlike tanh, whose
+    :math:`\nu` is concave, this map is convex and can cross the diagonal twice: see
+    :func:`quadratic_fixed_points`.
+
+    >>> quadratic_q_map(1.0, 0.2, 0.1)
+    0.7000000000000001
+    """
+    q = check_array("q", q, low=0.0)
+    sw2 = check_real("sigma_w2", sigma_w2, low=0.0, low_inclusive=False)
+    sb2 = check_real("sigma_b2", sigma_b2, low=0.0)
+    out = 3.0 * sw2 * q * q + sb2
+    return float(out) if out.ndim == 0 else out
+
+
+def quadratic_fixed_points(sigma_w2, sigma_b2):
+    r"""The fixed points of :func:`quadratic_q_map` and their slopes :math:`\nu'(q)=6\sigma_w^2q`.
+
+    :math:`3\sigma_w^2q^2-q+\sigma_b^2=0` has the roots
+    :math:`q_\pm=\big(1\pm\sqrt D\big)/(6\sigma_w^2)`, :math:`D=1-12\sigma_w^2\sigma_b^2`, with
+    slopes :math:`1\pm\sqrt D`: the smaller one attracts, the larger one repels (lengths that
+    start above it grow without bound). The smaller root is computed as
+    :math:`2\sigma_b^2/(1+\sqrt D)` (no cancellation).
+
+    Returns
+    -------
+    tuple of (q, slope) pairs
+        Two pairs ``((q_minus, 1 - sqrt D), (q_plus, 1 + sqrt D))`` when :math:`D>0`, one pair
+        ``((1/(6 sigma_w2), 1.0),)`` when :math:`D=0`, and ``()`` when :math:`D<0` (every length
+        grows without bound).
+
+    >>> [(round(q, 6), round(s, 4)) for q, s in quadratic_fixed_points(0.2, 0.1)]
+    [(0.10685, 0.1282), (1.559816, 1.8718)]
+    """
+    sw2 = check_real("sigma_w2", sigma_w2, low=0.0, low_inclusive=False)
+    sb2 = check_real("sigma_b2", sigma_b2, low=0.0)
+    disc = 1.0 - 12.0 * sw2 * sb2
+    if disc < 0.0:
+        return ()
+    root = math.sqrt(disc)
+    if root == 0.0:
+        return ((1.0 / (6.0 * sw2), 1.0),)
+    return ((2.0 * sb2 / (1.0 + root), 1.0 - root), ((1.0 + root) / (6.0 * sw2), 1.0 + root))
 
 
 # --------------------------------------------------------------------------------------
