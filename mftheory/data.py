@@ -37,6 +37,9 @@ __all__ = [
     "load_cifar10",
     "cache_dir",
     "OfflineError",
+    "load_digits_binary",
+    "load_digits_unit",
+    "two_blobs",
 ]
 
 
@@ -216,3 +219,86 @@ def load_cifar10(*, flatten: bool = True, timeout: float = 60.0) -> Split:
         x = x if flatten else x.reshape(-1, 3, 32, 32)
         out[split] = Dataset(x, np.asarray(ys[split], dtype=np.int64))
     return Split(out["train"], out["test"])
+
+
+# --------------------------------------------------------------------------------------
+# Unit-norm sets for the square-loss chapter (labels +1/-1 or class indices)
+# --------------------------------------------------------------------------------------
+def _center_unit_rows(xtr, xte):
+    """Subtract the training mean, then scale every row to unit Euclidean norm."""
+    mean = xtr.mean(axis=0)
+    out = []
+    for a in (xtr - mean, xte - mean):
+        nrm = np.linalg.norm(a, axis=1, keepdims=True)
+        out.append((a / np.where(nrm > 0, nrm, 1.0)).astype(np.float32))
+    return out
+
+
+def load_digits_binary(c0: int = 3, c1: int = 8, *, test_fraction: float = 0.3,
+                       seed: int = 0) -> Split:
+    """Two classes of scikit-learn's bundled digits, labels ``+1`` (``c0``) and ``-1`` (``c1``).
+
+    Features are centred with the training mean and each row is scaled to unit norm (the
+    setting of Poggio and Liao, 2020: every input has norm 1). Labels are float32 +1/-1. With
+    the defaults (3 vs 8, 30 % test, seed 0): 249 training and 108 test images.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    c0 = check_positive_int("c0", c0, minimum=0)
+    c1 = check_positive_int("c1", c1, minimum=0)
+    if c0 > 9 or c1 > 9 or c0 == c1:
+        raise ValueError(f"`c0` and `c1` must be two different digits 0..9, got {c0}, {c1}")
+    test_fraction = check_real("test_fraction", test_fraction, low=0.0, high=1.0,
+                               low_inclusive=False, high_inclusive=False)
+    seed = check_positive_int("seed", seed, minimum=0)
+    x, y = load_digits(return_X_y=True)
+    keep = (y == c0) | (y == c1)
+    x, y = x[keep], np.where(y[keep] == c0, 1.0, -1.0)
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=test_fraction, random_state=seed,
+                                          stratify=y)
+    xtr, xte = _center_unit_rows(xtr, xte)
+    return Split(Dataset(xtr, ytr.astype(np.float32)), Dataset(xte, yte.astype(np.float32)))
+
+
+def load_digits_unit(*, per_class: int | None = None, test_fraction: float = 0.3,
+                     seed: int = 0) -> Split:
+    """All ten classes of the bundled digits, centred and with unit-norm rows, int64 labels.
+
+    ``per_class`` (optional) keeps at most that many training images of each class (the first
+    ones after the stratified split), for smaller demonstrations.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    test_fraction = check_real("test_fraction", test_fraction, low=0.0, high=1.0,
+                               low_inclusive=False, high_inclusive=False)
+    seed = check_positive_int("seed", seed, minimum=0)
+    if per_class is not None:
+        per_class = check_positive_int("per_class", per_class)
+    x, y = load_digits(return_X_y=True)
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=test_fraction, random_state=seed,
+                                          stratify=y)
+    if per_class is not None:
+        idx = np.concatenate([np.flatnonzero(ytr == c)[:per_class] for c in range(10)])
+        idx.sort()
+        xtr, ytr = xtr[idx], ytr[idx]
+    xtr, xte = _center_unit_rows(xtr, xte)
+    return Split(Dataset(xtr, ytr.astype(np.int64)), Dataset(xte, yte.astype(np.int64)))
+
+
+def two_blobs(n: int = 200, dim: int = 10, *, separation: float = 2.0, seed: int = 0) -> Dataset:
+    """Two Gaussian blobs with means at +-``separation``/2 along a random unit vector, unit
+    covariance, every row then scaled to unit norm; labels float32 +1/-1 (balanced)."""
+    n = check_positive_int("n", n, minimum=2)
+    dim = check_positive_int("dim", dim)
+    separation = check_real("separation", separation, low=0.0)
+    seed = check_positive_int("seed", seed, minimum=0)
+    rng = np.random.default_rng(seed)
+    u = rng.standard_normal(dim)
+    u /= np.linalg.norm(u)
+    y = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    x = 0.5 * separation * y[:, None] * u + rng.standard_normal((n, dim))
+    nrm = np.linalg.norm(x, axis=1, keepdims=True)
+    x = x / np.where(nrm > 0, nrm, 1.0)
+    return Dataset(x.astype(np.float32), y.astype(np.float32))
