@@ -139,8 +139,9 @@ def _check_device_dtype(device, dtype):
 def _numpy_rng(generator):
     """A NumPy Generator from None / int / NumPy Generator (for inputs, always drawn in float64)."""
     if generator is None or (isinstance(generator, numbers.Integral) and not isinstance(generator, bool)):
-        if generator is not None and not 0 <= generator <= 2**53:
-            raise ValueError(f"`generator` as a seed must be an integer >= 0, got {generator}")
+        if generator is not None and not 0 <= generator < 2**64:   # simulate() uses < 2**62
+            raise ValueError(f"`generator` as a seed must be an integer in [0, 2**64), "
+                             f"got {generator}")
         return np.random.default_rng(generator)
     if isinstance(generator, np.random.Generator):
         return generator

@@ -465,7 +465,10 @@ def quadratic_q_map(q, sigma_w2, sigma_b2):
     q = check_array("q", q, low=0.0)
     sw2 = check_real("sigma_w2", sigma_w2, low=0.0, low_inclusive=False)
     sb2 = check_real("sigma_b2", sigma_b2, low=0.0)
-    out = 3.0 * sw2 * q * q + sb2
+    with np.errstate(over="ignore"):
+        out = 3.0 * sw2 * q * q + sb2
+    if not np.all(np.isfinite(out)):
+        raise ValueError("`q` is too large: 3 sigma_w2 q^2 overflows float64")
     return float(out) if out.ndim == 0 else out
 
 

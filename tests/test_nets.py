@@ -363,3 +363,99 @@ def test_circle_experiment_follows_the_c_map():
     assert np.all(np.abs(res.mean - predicted)[1:] <= 4 * res.sem[1:])
     with pytest.raises(ValueError):
         nets.circle_experiment("tanh", 1.3, 0.3, width=300, depth=4, n_networks=1)
+
+
+# --------------------------------------------------------------------------------------
+# Rademacher weights and the central limit theorem in one layer
+# --------------------------------------------------------------------------------------
+def test_rademacher_weights_have_two_values_and_follow_the_q_map():
+    res = nets.propagate("tanh", [200, 300, 100], 1.5, 0.1, np.ones(200), generator=0,
+                         weights="rademacher", return_weights=True, device="cpu")
+    for (W, _), d in zip(res.weights, (200, 300), strict=True):
+        np.testing.assert_allclose(np.abs(W), math.sqrt(1.5 / d), rtol=1e-7)   # float32 draws
+        assert 0.45 < np.mean(W > 0) < 0.55
+    # the backward pass uses the same signed weights: deltas still match autograd elsewhere;
+    # here: a width-1000 net with +-1 weights follows the q-map like a Gaussian one
+    sim_q = []
+    for seed in range(4):
+        r = nets.propagate("tanh", [1000] * 6, 2.5, 0.05, nets.two_inputs(1000, generator=seed),
+                           generator=seed + 10, weights="rademacher", backprop=False, device="cpu")
+        sim_q.append(r.q[-1, 0])
+    q_th, _ = theory_trajectory("tanh", 2.5, 0.05, 5, 1.0, 0.9)
+    assert abs(np.mean(sim_q) / q_th[-1] - 1) < 0.05          # ~2% per network, 4 networks
+
+
+def test_excess_kurtosis_and_its_exact_conditional_value():
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal((4, 200_000))
+    assert np.all(np.abs(nets.excess_kurtosis(g)) < 4 * math.sqrt(24 / 200_000))
+    u = rng.uniform(-1, 1, 400_000)                           # uniform: -6/5 exactly
+    assert nets.excess_kurtosis(u) == pytest.approx(-1.2, abs=4 * math.sqrt(2.0 / 400_000) * 2)
+    x = np.array([1.0, -2.0, 0.5])
+    # cumulants of sum_j w_j x_j + b: kappa4 = -2 s^4 sum x^4, var = s^2 |x|^2 + sb2, s^2 = sw2/d
+    s2 = 2.0 / 3
+    expected = -2 * s2 ** 2 * np.sum(x ** 4) / (s2 * np.sum(x ** 2) + 0.3) ** 2
+    assert nets.conditional_excess_kurtosis(x, 2.0, 0.3) == pytest.approx(expected, rel=1e-14)
+    assert nets.conditional_excess_kurtosis(x, 2.0, 0.3, weights="gaussian") == 0.0
+    # exact enumeration for d = 3, no bias: z takes 8 equally likely values
+    signs = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1).T
+    z = math.sqrt(s2) * signs @ x
+    exact = np.mean(z ** 4) / np.mean(z ** 2) ** 2 - 3
+    assert nets.conditional_excess_kurtosis(x, 2.0, 0.0) == pytest.approx(exact, rel=1e-12)
+
+
+def test_layer_preactivations_match_the_exact_kurtosis_and_variance():
+    x = np.tanh(np.random.default_rng(1).standard_normal(8))
+    z = nets.layer_preactivations(x, 50_000, 2.5, 0.05, n_draws=4, generator=3)
+    assert z.shape == (4, 50_000)
+    var = 2.5 * np.sum(x ** 2) / 8 + 0.05
+    assert np.mean(z ** 2) == pytest.approx(var, rel=4 * math.sqrt(2 / 200_000) * 2)
+    k = nets.excess_kurtosis(z)
+    se = k.std(ddof=1) / 2
+    assert abs(k.mean() - nets.conditional_excess_kurtosis(x, 2.5, 0.05)) <= 4 * se
+    zg = nets.layer_preactivations(x, 50_000, 2.5, 0.05, weights="gaussian", generator=3)
+    assert abs(nets.excess_kurtosis(zg)[0]) < 4 * math.sqrt(24 / 50_000)
+    # Rademacher entries really are +-1 (scaled): one-hot input picks one weight per neuron
+    e = np.zeros(8)
+    e[2] = 1.0
+    z1 = nets.layer_preactivations(e, 1000, 8.0, 0.0, generator=5)
+    np.testing.assert_array_equal(np.abs(z1), 1.0)
+
+
+def test_weight_gradients_backprop_equals_autograd():
+    x = nets.two_inputs(12, 1.0, 0.0, generator=0)[0]
+    for act in ACTS:
+        a = nets.weight_gradients(act, [12, 9, 7, 5], 1.7, 0.2, x, generator=1)
+        b = nets.weight_gradients(act, [12, 9, 7, 5], 1.7, 0.2, x, generator=1, method="autograd")
+        assert [g.shape for g in a] == [(9, 12), (7, 9), (5, 7)]
+        for ga, gb in zip(a, b, strict=True):
+            np.testing.assert_allclose(ga, gb, rtol=1e-12, atol=1e-14)
+            assert np.linalg.matrix_rank(ga) <= 1                 # an outer product
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: nets.propagate("tanh", [3, 3], 1.0, 0.0, np.ones(3), weights="uniform"), "weights"),
+    (lambda: nets.layer_preactivations(np.ones(3), 0, 1.0, 0.0), "n_out"),
+    (lambda: nets.layer_preactivations(np.ones((2, 3)), 5, 1.0, 0.0), "x"),
+    (lambda: nets.layer_preactivations([], 5, 1.0, 0.0), "x"),
+    (lambda: nets.layer_preactivations(np.ones(3), 5, -1.0, 0.0), "sigma_w2"),
+    (lambda: nets.layer_preactivations(np.ones(3), 5, 1.0, 0.0, weights=None), "weights"),
+    (lambda: nets.excess_kurtosis(np.ones(10)), "variance"),
+    (lambda: nets.excess_kurtosis(1.0), "samples"),
+    (lambda: nets.excess_kurtosis([1.0, np.nan, 2.0, 3.0]), "finite"),
+    (lambda: nets.conditional_excess_kurtosis(np.zeros(3), 1.0, 0.0), "zero"),
+    (lambda: nets.weight_gradients("tanh", [3, 2], 1.0, 0.0, np.ones(4)), "length"),
+    (lambda: nets.weight_gradients("tanh", [3, 2], 1.0, 0.0, np.ones(3), method="fd"), "method"),
+])
+def test_bad_input_of_the_clt_and_gradient_helpers(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_simulation_keeps_one_pair_per_network():
+    sim = nets.simulate("tanh", 2.5, 0.05, width=50, depth=4, n_seeds=3, n_pairs=3, device="cpu")
+    assert sim.q_single.shape == sim.c_single.shape == (3, 4)
+    assert not np.allclose(sim.c_single, sim.c)                 # the mean over 3 pairs differs
+    one = nets.simulate("tanh", 2.5, 0.05, width=50, depth=4, n_seeds=3, n_pairs=1, device="cpu")
+    np.testing.assert_array_equal(one.c_single, one.c)
+    assert np.all(np.abs(one.q_single - one.q) < 0.5 * one.q)     # q averages inputs 0 and 1

@@ -343,3 +343,79 @@ def test_error_message_says_what_is_accepted():
         signal.fixed_point("gelu", 1.0, 0.1)
     with pytest.raises(ValueError, match="sigma_w2.*> 0"):
         signal.fixed_point("tanh", 0.0, 0.1)
+
+
+# --------------------------------------------------------------------------------------
+# The quadratic activation phi(z) = z^2
+# --------------------------------------------------------------------------------------
+def test_quadratic_q_map_against_quadrature():
+    q = np.array([0.0, 0.3, 1.0, 2.5])
+    quad = 0.2 * gaussian.expect(lambda u: u ** 4, q) + 0.1          # E[(sqrt(q) z)^4] = 3 q^2
+    np.testing.assert_allclose(signal.quadratic_q_map(q, 0.2, 0.1), quad, rtol=1e-13)
+    assert isinstance(signal.quadratic_q_map(1.0, 0.2, 0.1), float)
+
+
+def test_quadratic_fixed_points_reference_values():
+    # (0.2, 0.1): roots (1 -+ sqrt(0.76)) / 1.2 = 0.106850 (stable) and 1.559816 (unstable),
+    # slopes 6 sigma_w2 q = 1 -+ sqrt(0.76) (closed form, 6 digits)
+    (q1, s1), (q2, s2) = signal.quadratic_fixed_points(0.2, 0.1)
+    np.testing.assert_allclose([q1, q2], [0.106850, 1.559816], atol=5e-7)
+    np.testing.assert_allclose([s1, s2], [1 - math.sqrt(0.76), 1 + math.sqrt(0.76)], rtol=1e-14)
+    for q, s in ((q1, s1), (q2, s2)):
+        assert abs(signal.quadratic_q_map(q, 0.2, 0.1) - q) < 1e-15
+        assert s == pytest.approx(6 * 0.2 * q, rel=1e-14)
+    # no cancellation in the small root: sigma_b2 tiny gives q ~ sigma_b2
+    (q_small, _), _ = signal.quadratic_fixed_points(0.2, 1e-12)
+    assert q_small == pytest.approx(1e-12 * (1 + 0.6e-12), rel=1e-12)
+
+
+def test_quadratic_fixed_points_degenerate_cases():
+    assert signal.quadratic_fixed_points(1.0, 0.1) == ()               # 12 * 0.1 > 1: none
+    ((q, s),) = signal.quadratic_fixed_points(1 / 1.2, 0.1)            # D = 0: one, marginal
+    assert s == 1.0 and q == pytest.approx(0.2)
+    (q0, s0), (q1, _) = signal.quadratic_fixed_points(0.5, 0.0)        # no bias: 0 and 1/(3 sw2)
+    assert q0 == 0.0 and s0 == 0.0 and q1 == pytest.approx(2 / 3)
+    # iterating below the unstable point converges to the stable one, above it diverges
+    q = 1.5
+    for _ in range(60):
+        q = signal.quadratic_q_map(q, 0.2, 0.1)
+    assert q == pytest.approx(0.106850, abs=5e-7)
+    q = 1.6
+    for _ in range(10):
+        q = signal.quadratic_q_map(q, 0.2, 0.1)
+    assert q > 100
+
+
+@pytest.mark.parametrize("call", [
+    lambda: signal.quadratic_q_map(-1.0, 0.2, 0.1),
+    lambda: signal.quadratic_q_map(1.0, 0.0, 0.1),
+    lambda: signal.quadratic_q_map("1", 0.2, 0.1),
+    lambda: signal.quadratic_q_map(1e200, 0.2, 0.1),
+    lambda: signal.quadratic_fixed_points(0.2, -0.1),
+    lambda: signal.quadratic_fixed_points(math.nan, 0.1),
+    lambda: signal.quadratic_fixed_points(True, 0.1),
+])
+def test_quadratic_bad_input(call):
+    with pytest.raises(ValueError):
+        call()
+
+
+# --------------------------------------------------------------------------------------
+# ReLU without bias: chi1 sets the gradients, the c-map has slope 1 at c = 1
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sw2", [0.5, 1.5, 2.0, 3.0])
+def test_relu_without_bias_c_map_is_independent_of_sigma_w2(sw2):
+    c = np.linspace(-1, 1, 21)
+    j = (np.sqrt(1 - c * c) + (np.pi - np.arccos(c)) * c) / np.pi   # the normalised arc-cosine map
+    np.testing.assert_allclose(signal.c_map("relu", c, sw2, 0.0), j, rtol=1e-14, atol=1e-15)
+    assert signal.c_map_slope("relu", 1.0, sw2, 0.0) == 1.0
+    fp = signal.fixed_point("relu", sw2, 0.0)
+    assert fp.chi1 == sw2 / 2 and fp.chi_c == 1.0 and fp.xi_c == math.inf
+
+
+def test_relu_with_bias_closed_forms():
+    c = np.linspace(-1, 1, 41)
+    np.testing.assert_allclose(signal.c_map_slope("relu", c, 1.5, 0.05),
+                               1.5 / (2 * np.pi) * (np.pi - np.arccos(c)), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(signal.q_iterates("relu", 1.0, 2.0, 0.1, 10),
+                               1.0 + 0.1 * np.arange(11), rtol=1e-14)   # linear growth at He
