@@ -230,13 +230,13 @@ def check_device(name: str, device, *, allow_none: bool = True):
     below the number of GPUs); the same as ``torch.device`` objects; ``None`` (returned as
     ``None`` so the caller picks its default) when ``allow_none``.
     """
+    if device is None and allow_none:
+        return None
     import torch
 
     n_gpu = torch.cuda.device_count() if torch.cuda.is_available() else 0
     have = "'cpu' or 'cuda'" if n_gpu else "'cpu' (torch sees no GPU on this machine)"
     accepted = ("None, " if allow_none else "") + have
-    if device is None and allow_none:
-        return None
     if isinstance(device, torch.device):
         dev = device
     elif isinstance(device, str):
