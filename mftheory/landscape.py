@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import check_array, check_positive_int, check_real
+from ._validate import check_array, check_device, check_positive_int, check_real
 
 __all__ = ["relu_kernel", "safran_shamir_objective", "safran_shamir_gradient",
            "safran_shamir_hessian", "SearchResult", "spurious_minima_search"]
@@ -41,12 +41,15 @@ __all__ = ["relu_kernel", "safran_shamir_objective", "safran_shamir_gradient",
 _EPS = 1e-300
 
 
+_W_MAX = 1e100   # entries beyond would overflow the squared norms and give NaN
+
+
 def _weights(W, V):
-    W = check_array("W", W)
+    W = check_array("W", W, low=-_W_MAX, high=_W_MAX)
     if W.ndim not in (2, 3):
         raise ValueError(f"`W` must have shape (n, k) or (runs, n, k), got {W.shape}")
     k = W.shape[-1]
-    V = np.eye(k) if V is None else check_array("V", V)
+    V = np.eye(k) if V is None else check_array("V", V, low=-_W_MAX, high=_W_MAX)
     if V.ndim != 2 or V.shape[1] != k:
         raise ValueError(f"`V` must have shape (m, {k}), got {V.shape}")
     return W, V
@@ -74,7 +77,8 @@ def relu_kernel(W, V):
 
     .. math:: f(\mathbf w,\mathbf v)=\mathbb E[(\mathbf w^\top\mathbf x)_+(\mathbf v^\top\mathbf x)_+]
 
-    ``W`` (n, k) and ``V`` (m, k); returns (n, m). Equals
+    ``W`` (n, k) and ``V`` (m, k), entries finite with absolute value <= 1e100 (as for every
+    function of this module; ``V=None`` means the identity); returns (n, m). Equals
     ``gaussian.kernel('relu', |w|^2, |v|^2, cos(theta))``.
 
     Examples
@@ -139,7 +143,7 @@ def safran_shamir_hessian(W, V=None, h=1e-6):
     W, V = _weights(W, V)
     if W.ndim != 2:
         raise ValueError("`W` must have shape (n, k) for the Hessian")
-    h = check_real("h", h, low=0.0, low_inclusive=False)
+    h = check_real("h", h, low=0.0, high=1.0, low_inclusive=False)
     d = W.size
     E = np.eye(d).reshape(d, *W.shape) * h
     gp = safran_shamir_gradient(W + E, V).reshape(d, d)
@@ -200,7 +204,9 @@ def spurious_minima_search(k, n, n_runs, *, n_steps=3000, lr=0.3, seed=0, thresh
     certified spurious when the gradient norm is below ``grad_tol`` and the Hessian's smallest
     eigenvalue is positive. ``device`` (a torch device, e.g. ``runtime.device()``) runs the GD
     phase in torch float64 there (same iteration, for many restarts on a GPU); ``None`` uses numpy.
+    Devices: ``None``, ``'cpu'``, and ``'cuda'`` only when torch sees a GPU (else ValueError).
     """
+    device = check_device("device", device)
     k = check_positive_int("k", k)
     n = check_positive_int("n", n)
     R = check_positive_int("n_runs", n_runs)

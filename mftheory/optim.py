@@ -37,7 +37,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ._validate import check_array, check_positive_int, check_real
+from ._validate import check_array, check_bool, check_positive_int, check_real
 
 __all__ = [
     "gd_optimal_step", "polyak_heavy_ball", "gd_rate", "iterations_to_tolerance",
@@ -75,8 +75,7 @@ def gd_optimal_step(mu, L):
     (0.019802, 0.980198)
     """
     mu, L = _check_mu_L(mu, L)
-    kappa = L / mu
-    return 2.0 / (mu + L), (kappa - 1.0) / (kappa + 1.0)
+    return 2.0 / (mu + L), (L - mu) / (L + mu)          # = (kappa - 1)/(kappa + 1), no overflow
 
 
 def polyak_heavy_ball(mu, L):
@@ -222,7 +221,7 @@ def quadratic(A, b=None):
     ``A`` may be a square matrix or a 1-D array of eigenvalues (then :math:`A=\mathrm{diag}`).
     Returns a :class:`Quadratic`; its ``loss`` and ``grad`` are plain numpy functions of x.
     """
-    A = check_array("A", A)
+    A = check_array("A", A, min_size=1)
     if A.ndim == 1:
         A = np.diag(A)
     if A.ndim != 2 or A.shape[0] != A.shape[1] or not np.allclose(A, A.T, rtol=1e-13, atol=0):
@@ -267,6 +266,7 @@ def torch_objective(fun):
 
 
 def _setup(loss, grad, x0, alpha, n_steps, torch):
+    torch = check_bool("torch", torch)
     if torch:
         if grad is not None:
             raise ValueError("give either a torch `loss` (torch=True) or a numpy `grad`, not both")
@@ -275,7 +275,7 @@ def _setup(loss, grad, x0, alpha, n_steps, torch):
         raise ValueError("`grad` is required for a numpy loss; pass torch=True for a torch loss")
     if not callable(loss) or not callable(grad):
         raise ValueError("`loss` and `grad` must be callables of a 1-D numpy array")
-    x0 = np.atleast_1d(check_array("x0", x0))
+    x0 = np.atleast_1d(check_array("x0", x0, min_size=1))
     if x0.ndim != 1:
         raise ValueError(f"`x0` must be a 1-D array, got shape {x0.shape}")
     alpha = check_real("alpha", alpha, low=0.0, low_inclusive=False)
@@ -444,12 +444,15 @@ def steps_to_epsilon_bound(loss_start, loss_min, c, eps):
     r"""Most steps before :math:`|\nabla L|<\epsilon` first holds.
 
     .. math:: \lceil(L_1-\min L)/(c\epsilon^2)\rceil
+
+    An int, or ``math.inf`` when the bound exceeds the float range (e.g. ``eps = 5e-324``).
     """
     l1 = check_real("loss_start", loss_start)
     lm = check_real("loss_min", loss_min, high=l1)
     c = check_real("c", c, low=0.0, low_inclusive=False)
     eps = check_real("eps", eps, low=0.0, low_inclusive=False)
-    return int(math.ceil((l1 - lm) / (c * eps * eps)))
+    bound = (l1 - lm) / c / eps / eps          # divided in turn: c * eps^2 may underflow to 0
+    return int(math.ceil(bound)) if math.isfinite(bound) else math.inf
 
 
 # ----------------------------------------------------------------------------- toy problems
@@ -459,7 +462,7 @@ def cosine_sum(x):
     Its Hessian is :math:`\mathrm{diag}(1-3\cos x_i)\in[-2,4]`, so the gradient is 4-Lipschitz
     (M = 4). Returns ``(loss, grad)``.
     """
-    x = np.atleast_1d(check_array("x", x))
+    x = np.atleast_1d(check_array("x", x, min_size=1))
     return float(np.sum(0.5 * x * x + 3 * np.cos(x))), x - 3 * np.sin(x)
 
 
@@ -485,10 +488,10 @@ def saddle(xy):
     r"""The saddle example :math:`L(x,y)=\tfrac12x^2+\tfrac14y^4-\tfrac12y^2`: ``(loss, grad)``.
 
     Minima at (0, ±1) with L = -1/4; a strict saddle at (0, 0) with Hessian diag(1, -1).
-    ``xy`` may have shape (2,) or (2, m) (m points at once).
+    ``xy`` may have shape (2,) or (2, m) (m points at once), entries in [-1e75, 1e75].
     """
-    xy = check_array("xy", xy)
-    if xy.shape[0] != 2:
+    xy = check_array("xy", xy, low=-1e75, high=1e75)      # y^4 stays finite
+    if xy.ndim == 0 or xy.shape[0] != 2:
         raise ValueError(f"`xy` must have leading dimension 2, got shape {xy.shape}")
     x, y = xy[0], xy[1]
     return 0.5 * x * x + 0.25 * y ** 4 - 0.5 * y * y, np.stack([x, y ** 3 - y])
@@ -580,7 +583,7 @@ def shallow_relu_teacher(x):
 
     .. math:: y=\mathrm{ReLU}(x+\tfrac12)-2\,\mathrm{ReLU}(x)+2\,\mathrm{ReLU}(x-\tfrac12)
     """
-    x = check_array("x", x)
+    x = check_array("x", x, low=-1e300, high=1e300)      # |x| <= 1e300: no inf - inf
     r = lambda z: np.maximum(z, 0.0)  # noqa: E731
     return r(x + 0.5) - 2 * r(x) + 2 * r(x - 0.5)
 
@@ -592,6 +595,7 @@ def train_shallow_relu(width, n_runs, *, n_steps=5000, lr=0.05, n_points=101, se
 
 
     Data: P = ``n_points`` grid points in [-1, 1], targets :func:`shallow_relu_teacher`.
+    A run that diverges (too large ``lr``) returns nan from the step where it overflows.
     Initialisation: :math:`w\sim\mathcal N(0,1)`, :math:`b\sim\mathcal N(0,1/4)`,
     :math:`a\sim\mathcal N(0,1/n)`,
     c = 0 (n = ``width``). Returns the final losses, shape (n_runs,). The backward pass is
@@ -631,7 +635,7 @@ def mlp_init(widths, seed=0):
 
     Weights :math:`\mathcal N(0,1/d_{k-1})`, biases 0. Layer k has :math:`d_k(d_{k-1}+1)` numbers.
     """
-    widths = [check_positive_int("widths", w) for w in widths]
+    widths = _int_list("widths", widths)
     if len(widths) < 2:
         raise ValueError("`widths` needs at least an input and an output width")
     rng = np.random.default_rng(check_positive_int("seed", seed, minimum=0))
@@ -639,6 +643,12 @@ def mlp_init(widths, seed=0):
     for d_in, d_out in zip(widths[:-1], widths[1:], strict=True):
         parts += [rng.normal(0, 1 / math.sqrt(d_in), d_out * d_in), np.zeros(d_out)]
     return np.concatenate(parts)
+
+
+def _int_list(name, values):
+    if not isinstance(values, (list, tuple, np.ndarray)) or getattr(values, "ndim", 1) != 1:
+        raise ValueError(f"`{name}` must be a list of integers >= 1, got {type(values).__name__}")
+    return [check_positive_int(name, w) for w in values]
 
 
 def _unpack(theta, widths):
@@ -659,11 +669,15 @@ def mlp_loss_and_backprop(theta, widths, X, Y):
     Forward: :math:`z_0=x`, :math:`z_k=\tanh(W_kz_{k-1}+b_k)` for k < K, :math:`f=W_Kz_{K-1}+b_K`.
     Backward: :math:`\delta_K=(f-y)/N`, :math:`\nabla_{W_k}=\delta_kz_{k-1}^\top`,
     :math:`\delta_{k-1}=(W_k^\top\delta_k)\odot(1-z_{k-1}^2)` — one pass, cost O(forward).
-    ``X`` has shape (N, d0), ``Y`` (N, dK). Returns ``(loss, grad)`` with grad flat like theta.
+    ``X`` has shape (N, d0), ``Y`` (N, dK); entries of ``theta`` lie in [-1e50, 1e50].
+    Returns ``(loss, grad)`` with grad flat like theta.
     """
-    widths = [check_positive_int("widths", w) for w in widths]
-    theta = check_array("theta", theta)
-    X, Y = check_array("X", X), check_array("Y", Y)
+    widths = _int_list("widths", widths)
+    if len(widths) < 2:
+        raise ValueError("`widths` needs at least an input and an output width")
+    theta = check_array("theta", theta, ndim=1, low=-1e50, high=1e50)   # no inf * 0 below
+    X = check_array("X", X, shape=(None, widths[0]))
+    Y = check_array("Y", Y, shape=(X.shape[0], widths[-1]))
     layers = _unpack(theta, widths)
     zs = [X]
     for k, (W, b) in enumerate(layers):
@@ -692,8 +706,10 @@ def finite_difference_gradient(fun, x, h=1e-5):
     """
     if not callable(fun):
         raise ValueError("`fun` must be a callable of a 1-D array")
-    x = np.atleast_1d(check_array("x", x))
-    h = check_real("h", h, low=0.0, low_inclusive=False)
+    x = np.atleast_1d(check_array("x", x, min_size=1))
+    if x.ndim != 1:
+        raise ValueError(f"`x` must be a 1-D array, got shape {x.shape}")
+    h = check_real("h", h, low=0.0, high=1e300, low_inclusive=False)
     g = np.empty_like(x)
     e = x.copy()
     for i in range(x.size):
@@ -703,4 +719,6 @@ def finite_difference_gradient(fun, x, h=1e-5):
         fm = fun(e)
         e[i] = x[i]
         g[i] = (fp - fm) / (2 * h)
+    if not np.all(np.isfinite(g)):
+        raise ValueError("`fun` is not finite (or overflows) at `x` +- `h`: no finite difference")
     return g

@@ -178,8 +178,8 @@ def c_map_slope(act: str, c, sigma_w2, sigma_b2, q=None, *, rule: str = "accurat
             return 2.0 * gaussian.derivative_kernel("relu", 1.0, 1.0, c)
         out = np.ones_like(c)
         return float(out) if out.ndim == 0 else out
-    return (sw2 * q * gaussian.derivative_kernel(act, q, q, c, rule=rule)
-            / float(q_map(act, q, sw2, sb2, rule=rule)))
+    ratio = q / float(q_map(act, q, sw2, sb2, rule=rule))         # q / nu(q): no overflow
+    return sw2 * ratio * gaussian.derivative_kernel(act, q, q, c, rule=rule)
 
 
 # --------------------------------------------------------------------------------------
