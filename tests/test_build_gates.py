@@ -1,7 +1,8 @@
 """The gates of `make book` and `make test` really fail on a failing cell.
 
 Each test builds a throw-away book with the project's own _config.yml through the very make
-targets that `make book` (build-html) and `make test` (nbval, book-check) use, once with a
+targets that `make book` and `make test` use (build-html, which executes every notebook once and
+then renders it; book-check calls it with CI=true) and the developers' `make nbval`, once with a
 healthy chapter (the gate must pass, so the failure below is not an artefact of the set-up)
 and once with a chapter whose cell raises (the gate must fail).
 """

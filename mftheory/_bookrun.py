@@ -1,0 +1,191 @@
+"""Execute the book's notebooks once, in parallel, and prepare the executed copy that the
+site is built from (build tooling, not part of the public API).
+
+``make book`` and ``make test`` call::
+
+    python -m mftheory._bookrun execute SRC DEST [--jobs 2] [--ci]
+
+It copies the book's source tree ``SRC`` (``_config.yml``, ``_toc.yml``, ``book/``) to
+``DEST``, executes every notebook of ``DEST/book`` with nbclient (the engine Jupyter Book
+itself uses), ``--jobs`` notebooks at a time, each in its own process and kernel, in the
+notebook's folder, and writes the executed notebooks in place. Then:
+
+- a cell that raises fails the run with the cell's traceback (exit status 1), like nbval
+  and Jupyter Book's ``raise_on_error``;
+- every notebook's wall time and its kernel's peak memory are written to ``DEST/status.json``
+  and, as a table with the date, the versions and the hardware, into the status page
+  (``book/status.md``, where the ``{nb-exec-table}`` directive stood);
+- ``DEST/_config.yml`` gets ``execute_notebooks: 'off'``: Jupyter Book then renders the
+  executed notebooks without running them a second time.
+
+Executing each chapter once, two at a time, instead of once under nbval and once more in the
+build, halves the time of ``make test``; the chapters run exactly as before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+STATUS_DIRECTIVE = "```{nb-exec-table}\n```"
+_CELL_TIMEOUT = 900
+
+
+def _execute_one(src: str, dst: str, result: str) -> int:
+    """Child process: execute notebook ``src`` into ``dst``; write timing/memory to ``result``."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(src, as_version=4)
+    client = NotebookClient(nb, timeout=_CELL_TIMEOUT, kernel_name="python3",
+                            resources={"metadata": {"path": str(Path(src).parent)}})
+    start = time.perf_counter()
+    error = None
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - a dead kernel or a timeout: report it
+        error = f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - start
+    # The kernel was this process's child: its peak resident memory (KiB on Linux).
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    nbformat.write(nb, dst)
+    Path(result).write_text(json.dumps({"seconds": round(seconds, 1),
+                                        "peak_mb": round(peak_kib / 1024), "error": error}))
+    return 0 if error is None else 1
+
+
+def _run(nb: Path, env: dict) -> dict:
+    res = nb.with_suffix(".run.json")
+    tmp = nb.with_suffix(".executing.ipynb")
+    proc = subprocess.run([sys.executable, "-m", "mftheory._bookrun", "_one", str(nb),
+                           str(tmp), str(res)], env=env, cwd=nb.parent,
+                          capture_output=True, text=True)
+    if res.exists():
+        info = json.loads(res.read_text())
+        res.unlink()
+    else:
+        info = {"seconds": None, "peak_mb": None,
+                "error": f"the executor died (status {proc.returncode}):\n{proc.stderr[-3000:]}"}
+    if tmp.exists():
+        os.replace(tmp, nb)
+    info["notebook"] = nb.name
+    return info
+
+
+def _versions() -> dict:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("torch", "numpy", "scipy", "jupyter-book", "myst-nb"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def _gpu() -> str:
+    try:
+        import torch
+    except ImportError:
+        return "none"
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return "none"
+
+
+def _status_markdown(status: dict) -> str:
+    lines = [
+        f"Built on {status['date']} in **{status['mode']}** mode "
+        f"({status['jobs']} notebooks at a time) on {status['machine']}; GPU: {status['gpu']}.",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in status["versions"].items()) + ".",
+        "",
+        "| Notebook | Status | Wall time (s) | Peak memory of the kernel (MB) |",
+        "|---|---|---:|---:|",
+    ]
+    for row in status["notebooks"]:
+        ok = "ran" if row["error"] is None else "**failed**"
+        lines.append(f"| {{doc}}`{row['notebook'][:-6]}` | {ok} | {row['seconds']} | "
+                     f"{row['peak_mb']} |")
+    return "\n".join(lines)
+
+
+def execute(src, dest, *, jobs: int = 2, ci: bool = True) -> dict:
+    src, dest = Path(src).resolve(), Path(dest).resolve()
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(src / name, dest / name)
+    shutil.copytree(src / "book", dest / "book",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    config = yaml.safe_load((dest / "_config.yml").read_text())
+    config.setdefault("execute", {})["execute_notebooks"] = "off"
+    (dest / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    if ci:
+        env["CI"] = "true"
+    else:
+        env.pop("CI", None)
+    notebooks = sorted((dest / "book").rglob("*.ipynb"))
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        rows = list(pool.map(lambda nb: _run(nb, env), notebooks))
+    status = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "mode": "CI (CI=true)" if ci else "default", "jobs": jobs,
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+              "gpu": _gpu(), "versions": _versions(), "notebooks": rows,
+              "total_seconds": round(time.perf_counter() - start, 1)}
+    (dest / "status.json").write_text(json.dumps(status, indent=1))
+    page = dest / "book" / "status.md"
+    if page.exists():
+        text = page.read_text()
+        if STATUS_DIRECTIVE in text:
+            page.write_text(text.replace(STATUS_DIRECTIVE, _status_markdown(status)))
+    return status
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "_one":
+        return _execute_one(*argv[1:4])
+    parser = argparse.ArgumentParser(prog="python -m mftheory._bookrun")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("execute", help="execute every notebook once into an executed copy")
+    ex.add_argument("src")
+    ex.add_argument("dest")
+    ex.add_argument("--jobs", type=int, default=2)
+    ex.add_argument("--ci", action="store_true", help="set CI=true (small scale)")
+    args = parser.parse_args(argv)
+    status = execute(args.src, args.dest, jobs=max(1, args.jobs), ci=args.ci)
+    failed = [r for r in status["notebooks"] if r["error"] is not None]
+    for r in status["notebooks"]:
+        mark = "ok    " if r["error"] is None else "FAILED"
+        print(f"{mark} {r['notebook']:32s} {r['seconds']!s:>7} s  {r['peak_mb']!s:>6} MB")
+    print(f"executed {len(status['notebooks'])} notebooks in {status['total_seconds']} s "
+          f"({status['mode']}, {status['jobs']} at a time)")
+    for r in failed:
+        print(f"\n===== {r['notebook']} failed =====\n{r['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
