@@ -15,8 +15,14 @@ Implements the optimisation part of Yarotsky's lecture slides [1]_:
 * the slides' literal heavy-ball indexing (:math:`\mathbf W^{(n+1)}=\mathbf W^{(n)}-\mathbf V^{(n)}`),
   kept only to show that it is a delayed-gradient method which diverges at Polyak's parameters;
 * the quantities of the descent lemma (Nesterov [3]_, Thm 1.2.4 and the slides' proposition);
-* the toy problems of the chapter: a non-convex sum of cosines, a saddle, a tilted double well
-  and a shallow one-dimensional ReLU network; backpropagation versus finite differences.
+* the toy problems of the chapter: a non-convex sum of cosines, a saddle, a tilted double well,
+  the curved valley of Baity-Jesi et al. [4]_ and a shallow one-dimensional ReLU network;
+  backpropagation versus finite differences;
+* the reduction of 3-SAT to the minimisation of a concave quadratic over a polytope (why no
+  polynomial-time method finds global minima of non-convex problems in general, unless P = NP),
+  checked by brute force on small instances: :func:`sat_satisfiable` tries every assignment,
+  :func:`sat_qp_minimum` the objective at every vertex of the polytope (a concave function
+  attains its minimum over a polytope at a vertex).
 
 Conventions: ``alpha`` is the learning rate, ``beta`` the momentum, ``mu`` and ``L`` the smallest
 and largest Hessian eigenvalue of a quadratic, ``M`` a Lipschitz constant of the gradient.
@@ -28,6 +34,8 @@ References
 .. [2] B. T. Polyak, "Some methods of speeding up the convergence of iteration methods",
    USSR Comput. Math. Math. Phys. 4 (1964).
 .. [3] Y. Nesterov, "Introductory Lectures on Convex Optimization", Kluwer (2004).
+.. [4] M. Baity-Jesi et al., "Comparing dynamics: deep neural networks versus glassy systems",
+   ICML (2018).
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ __all__ = [
     "double_well", "double_well_stationary_points", "double_well_limits",
     "shallow_relu_teacher", "train_shallow_relu",
     "mlp_init", "mlp_loss_and_backprop", "finite_difference_gradient",
+    "valley", "sat_satisfiable", "sat_qp_minimum",
 ]
 
 
@@ -651,6 +660,12 @@ def _int_list(name, values):
     return [check_positive_int(name, w) for w in values]
 
 
+def _int_list(name, values):
+    if not isinstance(values, (list, tuple, np.ndarray)) or getattr(values, "ndim", 1) != 1:
+        raise ValueError(f"`{name}` must be a list of integers >= 1, got {type(values).__name__}")
+    return [check_positive_int(name, w) for w in values]
+
+
 def _unpack(theta, widths):
     out, i = [], 0
     for d_in, d_out in zip(widths[:-1], widths[1:], strict=True):
@@ -722,3 +737,94 @@ def finite_difference_gradient(fun, x, h=1e-5):
     if not np.all(np.isfinite(g)):
         raise ValueError("`fun` is not finite (or overflows) at `x` +- `h`: no finite difference")
     return g
+
+
+# ----------------------------------------------------------------------------- a curved valley
+def valley(w, eps=0.01):
+    r"""The curved valley :math:`L(w_1,w_2)=(w_2-w_1^2)^2+\epsilon w_1^2` and its gradient.
+
+    ``w`` has shape (2,) or (2, m). Its only stationary point is the global minimum (0, 0)
+    (:math:`\partial_2L=0` forces :math:`w_2=w_1^2`, then :math:`\partial_1L=2\epsilon w_1`),
+    with Hessian :math:`\mathrm{diag}(2\epsilon,2)`; the gradient is not globally Lipschitz.
+    Returns ``(loss, grad)``.
+    """
+    w = check_array("w", w)
+    eps = check_real("eps", eps, low=0.0, low_inclusive=False)
+    if w.ndim == 0 or w.shape[0] != 2:
+        raise ValueError(f"`w` must have leading dimension 2, got shape {w.shape}")
+    w1, w2 = w[0], w[1]
+    r = w2 - w1 * w1
+    return r * r + eps * w1 * w1, np.stack([-4 * w1 * r + 2 * eps * w1, 2 * r])
+
+
+# ----------------------------------------------------------------------------- 3-SAT as a QP
+def _check_clauses(clauses, n_vars):
+    n = check_positive_int("n_vars", n_vars, maximum=12)
+    if not isinstance(clauses, (list, tuple)) or not clauses:
+        raise ValueError("`clauses` must be a non-empty list of clauses, each a tuple of "
+                         "literals (+i for x_i, -i for not x_i, 1 <= i <= n_vars)")
+    out = []
+    for c in clauses:
+        if (not isinstance(c, (list, tuple)) or not c
+                or not all(isinstance(l, (int, np.integer)) and not isinstance(l, bool)
+                           and 1 <= abs(int(l)) <= n for l in c)):
+            raise ValueError(f"`clauses`: {c!r} is not a tuple of literals +-i with "
+                             f"1 <= i <= {n}")
+        out.append(tuple(int(l) for l in c))
+    return out, n
+
+
+def sat_satisfiable(clauses, n_vars) -> bool:
+    """Whether a CNF formula is satisfiable, by trying all 2^n_vars assignments (n_vars <= 12).
+
+    Literals follow the DIMACS convention: +i is x_i, -i is not x_i.
+
+    Examples
+    --------
+    >>> sat_satisfiable([(1, 2), (-1,), (-2,)], 2)
+    False
+    """
+    clauses, n = _check_clauses(clauses, n_vars)
+    bits = (np.arange(2 ** n)[:, None] >> np.arange(n)) & 1        # every assignment
+    ok = np.ones(2 ** n, dtype=bool)
+    for c in clauses:
+        ok &= np.any([bits[:, abs(l) - 1] == (l > 0) for l in c], axis=0)
+    return bool(ok.any())
+
+
+def sat_qp_minimum(clauses, n_vars):
+    r"""Global minimum of the reduction's QP, by enumerating the vertices of its polytope.
+
+    Minimise the concave :math:`\sum_k(x_k-x_k^2)` subject to :math:`0\le x_k\le1` and, per
+    clause, :math:`\sum_{i\in c^+}x_i+\sum_{j\in c^-}(1-x_j)\ge1`. It is :math:`\ge0` on the
+    box and 0 exactly at binary points, and the feasible binary points are the satisfying
+    assignments, so the minimum is 0 if and only if the formula is satisfiable. A concave
+    function attains its minimum over a polytope at a vertex: every choice of ``n_vars`` active
+    constraints with a unique solution is tried (so keep ``n_vars`` and the clauses few).
+    Returns ``(minimum, minimiser)``.
+    """
+    from itertools import combinations
+
+    clauses, n = _check_clauses(clauses, n_vars)
+    A = [np.eye(n), -np.eye(n)]                        # x >= 0 and -x >= -1
+    b = [np.zeros(n), -np.ones(n)]
+    rows, rhs = [], []
+    for c in clauses:
+        a = np.zeros(n)
+        const = 0.0
+        for l in c:
+            a[abs(l) - 1] += 1.0 if l > 0 else -1.0
+            const += 0.0 if l > 0 else 1.0
+        rows.append(a)
+        rhs.append(1.0 - const)
+    A = np.vstack(A + [np.array(rows)])
+    b = np.concatenate(b + [np.array(rhs)])
+    subsets = np.array(list(combinations(range(len(b)), n)))
+    As, bs = A[subsets], b[subsets]
+    good = np.abs(np.linalg.det(As)) > 1e-9
+    xs = np.linalg.solve(As[good], bs[good][..., None])[..., 0]
+    feasible = np.all(xs @ A.T >= b - 1e-9, axis=1)
+    xs = xs[feasible]
+    vals = np.sum(xs - xs * xs, axis=1)
+    i = int(np.argmin(vals))
+    return float(max(vals[i], 0.0)), xs[i]

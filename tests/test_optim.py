@@ -1,5 +1,6 @@
 """Tests of mftheory.optim. Reference values: seed-001 digest, part A (A.5, A.6), recomputed here."""
 
+import itertools
 import math
 
 import numpy as np
@@ -251,3 +252,48 @@ def test_backprop_matches_fd_and_torch():
 def test_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ----------------------------------------------------------------------------- valley, 3-SAT
+def test_valley_gradient_hessian_and_linearised_rate():
+    w = np.array([0.7, -0.3])
+    h = 1e-6
+    fd = [(optim.valley(w + e)[0] - optim.valley(w - e)[0]) / (2 * h) for e in np.eye(2) * h]
+    np.testing.assert_allclose(optim.valley(w)[1], fd, rtol=1e-8)
+    # only stationary point: the origin; late GD contraction 1 - 2 alpha eps (Hessian diag(2eps, 2))
+    run = optim.gradient_descent(lambda z: float(optim.valley(z)[0]), [1.0, 1.0], 0.1, 3000,
+                                 grad=lambda z: optim.valley(z)[1])
+    assert np.linalg.norm(run.x[-1]) < 0.02
+    assert abs(run.x[-1, 0] / run.x[-2, 0] - (1 - 2 * 0.1 * 0.01)) < 1e-5
+    with pytest.raises(ValueError, match="leading dimension 2"):
+        optim.valley([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="eps"):
+        optim.valley([1.0, 2.0], eps=0.0)
+
+
+def test_sat_reduction_by_brute_force():
+    full = [tuple(s * i for s, i in zip(signs, (1, 2, 3), strict=True))
+            for signs in itertools.product((1, -1), repeat=3)]
+    # all 8 sign patterns on 3 variables: unsatisfiable; the QP minimum is 1/2 (hand check:
+    # x = (0, 1/2, 1/2) satisfies every clause and is a vertex)
+    assert not optim.sat_satisfiable(full, 3)
+    value, x = optim.sat_qp_minimum(full, 3)
+    assert value == pytest.approx(0.5, abs=1e-12)
+    assert optim.sat_satisfiable(full[:-1], 3)
+    value, x = optim.sat_qp_minimum(full[:-1], 3)
+    assert value == 0.0 and np.array_equal(x, [1.0, 1.0, 1.0])
+    rng = np.random.default_rng(1)
+    for _ in range(15):
+        cl = [tuple(int(v) for v in rng.choice([1, 2, 3, 4], 3, replace=False)
+                    * rng.choice([-1, 1], 3)) for _ in range(int(rng.integers(8, 20)))]
+        assert optim.sat_satisfiable(cl, 4) == (optim.sat_qp_minimum(cl, 4)[0] < 1e-9)
+
+
+@pytest.mark.parametrize("clauses, n", [([], 3), ([(1, 4)], 3), ([(0, 1)], 3), ([(True,)], 2),
+                                        ("x", 2), ([(1.5,)], 2), ([(1,)], 0), ([(1,)], 13),
+                                        (None, 2), ([(1,)], 2.5)])
+def test_sat_rejects_bad_input(clauses, n):
+    with pytest.raises(ValueError):
+        optim.sat_satisfiable(clauses, n)
+    with pytest.raises(ValueError):
+        optim.sat_qp_minimum(clauses, n)
