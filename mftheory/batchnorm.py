@@ -1041,6 +1041,14 @@ def _bn_mlp(torch, d_in, width, depth, n_out, act, eps):
     return nn.Sequential(*layers)
 
 
+def _sgd_step(net, lr, torch):
+    """Plain SGD in place (torch.optim is not imported: its import costs seconds)."""
+    with torch.no_grad():
+        for prm in net.parameters():
+            if prm.grad is not None:
+                prm -= lr * prm.grad
+
+
 def _check_data(x, y, name):
     x = check_array(f"{name} features", x, ndim=2)
     yy = np.asarray(y)
@@ -1084,7 +1092,6 @@ def train_bn_mlp(data, *, act="relu", depth, B, width=128, steps=400, lr=0.02, e
     torch.manual_seed(seed)
     n_out = int(max(ytr.max(), yte.max())) + 1
     net = _bn_mlp(torch, xtr.shape[1], width, depth, n_out, act, eps).to(dev)
-    opt = torch.optim.SGD(net.parameters(), lr=lr)
     Xtr = torch.as_tensor(xtr, dtype=torch.float32, device=dev)
     Ytr = torch.as_tensor(ytr, device=dev)
     gen = torch.Generator().manual_seed(seed)
@@ -1093,9 +1100,9 @@ def train_bn_mlp(data, *, act="relu", depth, B, width=128, steps=400, lr=0.02, e
     for _ in range(steps):
         idx = torch.randint(0, len(ytr), (B,), generator=gen).to(dev)
         loss = loss_fn(net(Xtr[idx]), Ytr[idx])
-        opt.zero_grad()
+        net.zero_grad()
         loss.backward()
-        opt.step()
+        _sgd_step(net, lr, torch)
     correct = 0
     with torch.no_grad():
         Xte = torch.as_tensor(xte, dtype=torch.float32, device=dev)
@@ -1142,7 +1149,6 @@ def sgd_step_profile(data, *, depth=50, width=256, B=64, lr=0.1, steps=1, eps=1e
     gen = torch.Generator().manual_seed(seed)
     probe = torch.randint(0, len(ytr), (B,), generator=gen).to(dev)
     loss_fn = torch.nn.CrossEntropyLoss()
-    opt = torch.optim.SGD(net.parameters(), lr=lr)
     out = {k: np.zeros((steps + 1, depth)) for k in ("weight", "grad_z", "grad_w")}
     zs = []
     def keep(module, inputs, output):
@@ -1165,9 +1171,9 @@ def sgd_step_profile(data, *, depth=50, width=256, B=64, lr=0.1, steps=1, eps=1e
     for t in range(1, steps + 1):
         idx = torch.randint(0, len(ytr), (B,), generator=gen).to(dev)
         zs.clear()
-        opt.zero_grad()
+        net.zero_grad()
         loss_fn(net(X[idx]), Y[idx]).backward()
-        opt.step()
+        _sgd_step(net, lr, torch)
         measure(t)
     for h in hooks:
         h.remove()
