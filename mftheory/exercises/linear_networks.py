@@ -159,9 +159,8 @@ def check_hardt_ma_limit(value) -> Feedback:
     return _check("limit of K max|V_k|", value, ref, rtol=1e-6, mistakes=[
         (math.log(3.0), "that is the stretch part max|ln lambda_i| alone; the rotation part "
                         "is larger."),
-        (2 * ref, "with K roots of each polar factor, the factorisation has 2K factors, and the "
-                  "limit is for K (the order of the roots)."),
-        (math.pi, "the rotation angle of O is pi/2, not pi."),
+        (2 * ref, "that is twice the limit: the rotation angle of O is pi/2 (not pi), and the "
+                  "limit is for K, the order of the roots (the factorisation has 2K factors)."),
         (3.0, "the singular values enter through their logarithms."),
     ], hint="polar decomposition A = B O, then max(max|ln lambda_i|, max phi_j).")
 

@@ -23,6 +23,8 @@ Data helpers (pure, tested): :func:`scalar_dynamics_data`, :func:`matrix_dynamic
 
 from __future__ import annotations
 
+import math
+import warnings
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -48,6 +50,18 @@ __all__ = [
 ]
 
 _N_FLOW = 300
+
+
+def _few_ticks(*axes):
+    """At most about five ticks per axis: drawing tick labels is most of a redraw's cost."""
+    from matplotlib.ticker import LogLocator, MaxNLocator
+
+    for ax in axes:
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            axis.set_major_locator(LogLocator(numticks=5) if scale == "log"
+                                   else MaxNLocator(nbins=5))
+            if scale == "log":
+                axis.set_minor_locator(LogLocator(subs=(), numticks=5))
 _K_GRID = np.unique(np.round(np.geomspace(1, 1000, 40)).astype(int))
 
 
@@ -64,6 +78,30 @@ class ScalarDynamics(NamedTuple):
     alpha_max: float
 
 
+def _figure_flow(r, K, t, w0):
+    """The scalar flow to figure accuracy (~1e-8), fast for stiff cases (K >= 3).
+
+    Once w is within 1e-9 (relative) of its limit r^(1/K) > 0, the rest is the linearised
+    solution w* + (w_c - w*) exp(-lambda (t - t_c)), lambda = K r^(2 - 2/K): its error is
+    O(1e-18), while integrating that tail with an explicit method costs most of the time.
+    """
+    if K <= 2:
+        return linear.scalar_gradient_flow(r, K, t, w0)
+    lim = linear.scalar_flow_limit(r, K, w0)
+    if not (r > 0 and w0 > 0) or abs(w0 - lim) <= 1e-9 * lim:
+        return linear._flow_ode(r, K, t, w0, rtol=1e-9, atol=1e-12)
+    w_c = lim - math.copysign(1e-9 * lim, lim - w0)
+    with warnings.catch_warnings():                       # quad near the log singularity
+        warnings.simplefilter("ignore")
+        t_c = linear.scalar_flow_time(r, K, w_c, w0)
+    head = t <= t_c
+    out = np.empty_like(t)
+    out[head] = linear._flow_ode(r, K, t[head], w0, rtol=1e-9, atol=1e-12)
+    lam = K * r ** (2.0 - 2.0 / K)
+    out[~head] = lim + (w_c - lim) * np.exp(-lam * (t[~head] - t_c))
+    return out
+
+
 def scalar_dynamics_data(depth=3, r=2.0, alpha=0.05, T=5.0, w0=1.0) -> ScalarDynamics:
     """Gradient flow on a grid of ``[0, T]`` and gradient descent for ``T / alpha`` steps
     (at most 2000) of the balanced scalar network (:func:`mftheory.linear.scalar_gd`)."""
@@ -73,7 +111,7 @@ def scalar_dynamics_data(depth=3, r=2.0, alpha=0.05, T=5.0, w0=1.0) -> ScalarDyn
     T = check_real("T", T, low=0.0, low_inclusive=False)
     w0 = check_real("w0", w0)
     t = np.linspace(0.0, T, _N_FLOW)
-    w_flow = linear.scalar_gradient_flow(r, depth, t, w0)
+    w_flow = _figure_flow(r, depth, t, w0)
     n = min(int(np.ceil(T / alpha)), 2000)
     w_gd = linear.scalar_gd(r, depth, alpha, n, w0)
     a_max = linear.max_stable_step(r, depth) if r > 0 else float("nan")
@@ -106,13 +144,14 @@ def draw_scalar_dynamics(depth=3, r=2.0, alpha=0.05, T=5.0, w0=1.0, *, fig=None)
     with np.errstate(over="ignore", invalid="ignore"):
         lf = 0.5 * (d.w_flow**depth - r) ** 2
         lg = 0.5 * (d.w_gd**depth - r) ** 2
-    ax2.semilogy(d.t, np.maximum(lf, 1e-30), color=PALETTE["blue"])
+    floor = 1e-20                                        # below it: rounding noise
+    ax2.semilogy(d.t, np.maximum(lf, floor), color=PALETTE["blue"])
     ok = np.isfinite(lg)
-    ax2.semilogy(t_gd[ok][::every], np.maximum(lg[ok][::every], 1e-30), "o", ms=3.5,
+    ax2.semilogy(t_gd[ok][::every], np.maximum(lg[ok][::every], floor), "o", ms=3.5,
                  mfc="white", color=PALETTE["vermillion"])
     ax2.set(xlim=(0, d.t[-1]), xlabel="time t", ylabel=r"loss $(w^K-r)^2/2$")
-    ax2.set_ylim(max(1e-30, float(np.min(np.maximum(lf, 1e-30))) / 10),
-                 max(float(np.max(lf)), 1e-29) * 10)
+    ax2.set_ylim(floor / 10, max(float(np.max(lf)), 1e-19) * 10)
+    _few_ticks(ax1, ax2)
     stable = "" if np.isnan(d.alpha_max) else rf", $\alpha_{{\max}}={d.alpha_max:.3g}$"
     fig.suptitle(f"depth K = {depth}, r = {r:g}, w0 = {w0:g}{stable}", fontsize=10)
     return fig
@@ -189,6 +228,7 @@ def draw_matrix_dynamics(r=(0.5, 1.0, 2.0, 3.0), depth=3, alpha=0.02, n_steps=30
     ax2.semilogy(d.steps, np.maximum(d.losses, 1e-17), color=PALETTE["sky"], label="loss")
     ax2.set(xlabel="step n", ylim=(1e-17, max(10.0, float(np.max(d.losses)) * 10)))
     ax2.legend(fontsize=8, loc="best")
+    _few_ticks(ax1, ax2)
     start = "random near-identity start" if random_init else "identity start"
     fig.suptitle(f"depth K = {depth}, alpha = {alpha:g}, {start}", fontsize=10)
     return fig
@@ -249,18 +289,19 @@ def draw_hardt_ma(K=10, seed=2, d=4, *, fig=None):
     b, o = hardt_ma_norms(s, phi, K)
     fig, (ax1, ax2) = reusable_figure(fig, 2, 10.0, 3.6, bottom=0.15, top=0.86)
     k = np.arange(1, 2 * K + 1)
-    ax1.bar(k[:K], [o] * K, color=PALETTE["sky"], label=r"rotation $O^{1/K}-1$")
-    ax1.bar(k[K:], [b] * K, color=PALETTE["orange"], label=r"stretch $B^{1/K}-1$")
-    ax1.set(xlabel="factor k", ylabel=r"$\|V_k\|$", ylim=(0, 1.15 * max(b, o, 1e-3)))
+    ax1.vlines(k[:K], 0, o, color=PALETTE["sky"], lw=4, label=r"rotation $O^{1/K}-1$")
+    ax1.vlines(k[K:], 0, b, color=PALETTE["orange"], lw=4, label=r"stretch $B^{1/K}-1$")
+    ax1.set(xlabel="factor k", ylabel=r"$\|V_k\|$", ylim=(0, 1.5 * max(b, o, 1e-3)))
     ax1.legend(fontsize=8, loc="upper left")
     bs, os_ = hardt_ma_norms(s, phi, _K_GRID)
     ax2.semilogx(_K_GRID, _K_GRID * np.maximum(bs, os_), color=PALETTE["blue"],
-                 label=r"$K\max_k\|V_k\|$")
+                 label=r"$K\,\max_k\|V_k\|$")
     ax2.axhline(limit, color=PALETTE["grey"], ls="--", lw=1,
                 label=r"limit $\max(|\ln\lambda_i|,\phi_j)$")
     ax2.plot([K], [K * max(b, o)], "o", color=PALETTE["vermillion"], mfc="white")
-    ax2.set(xlabel="K", ylabel=r"$K\max_k\|V_k\|$")
+    ax2.set(xlabel="K", ylabel=r"$K\,\max_k\|V_k\|$")
     ax2.legend(fontsize=8, loc="best")
+    _few_ticks(ax1, ax2)
     fig.suptitle(f"random {d}x{d} matrix (seed {seed}), K = {K}: {2 * K} factors", fontsize=10)
     return fig
 
@@ -292,9 +333,9 @@ def _gaussian_pair(n, seed):
     return rng.standard_normal((n, 2)), rng.standard_normal((n, 2))
 
 
-def draw_connection(t=0.5, method="linear", n_points=1500, n_neurons=2000, seed=0, *, fig=None):
-    """Left: the Gaussian sample :math:`X(t)` on the chosen path with the unit circle (the
-    spread of :math:`X(0)`); right: relative deviation of the random-feature network
+def draw_connection(t=0.5, method="linear", n_points=1000, n_neurons=2000, seed=0, *, fig=None):
+    """Left: the Gaussian sample :math:`X(t)` on the chosen path with the circle of radius 2
+    (two standard deviations of :math:`X(0)`); right: relative deviation of the random-feature network
     :func:`mftheory.linear.neuron_network` from its start along both paths."""
     t = check_real("t", t, low=0.0, high=1.0)
     method = check_choice("connection", method, linear.CONNECTIONS)
@@ -308,13 +349,13 @@ def draw_connection(t=0.5, method="linear", n_points=1500, n_neurons=2000, seed=
     ax1.plot(Z[:, 0], Z[:, 1], ".", ms=2, alpha=0.5,
              color=PALETTE["blue" if method == "linear" else "green"])
     u = np.linspace(0, 2 * np.pi, 200)
-    ax1.plot(2 * np.cos(u), 2 * np.sin(u), color=PALETTE["grey"], lw=1,
-             label="radius 2 (two s.d. of X)")
+    ax1.plot(2 * np.cos(u), 2 * np.sin(u), color=PALETTE["grey"], lw=1)
     var = float(np.mean(Z**2))
     ax1.set(xlim=(-4, 4), ylim=(-4, 4), aspect="equal", xlabel="$x_1$", ylabel="$x_2$",
             title=f"{method} path, t = {t:.2f}: variance {var:.2f} "
                   f"(theory {linear.connection_variance_factor(t, method):.2f})")
-    ax1.legend(fontsize=8, loc="upper right")
+    ax1.set_xticks([-4, -2, 0, 2, 4])
+    ax1.set_yticks([-4, -2, 0, 2, 4])
     ax2.plot(_TS, lin_dev, "-o", ms=3.5, color=PALETTE["blue"], label="linear path")
     ax2.plot(_TS, arc_dev, "-s", ms=3.5, color=PALETTE["green"], label="arc path")
     cur = np.interp(t, _TS, lin_dev if method == "linear" else arc_dev)
@@ -322,6 +363,7 @@ def draw_connection(t=0.5, method="linear", n_points=1500, n_neurons=2000, seed=
     ax2.set(xlabel="t", ylabel=r"$\|f_{X(t)}-f_A\|/\|f_A\|$",
             title=f"network of {n_neurons} tanh neurons")
     ax2.legend(fontsize=8, loc="upper right")
+    _few_ticks(ax2)
     return fig
 
 
