@@ -93,6 +93,7 @@ __all__ = [
     "fim_layer_bounds",
     "heavy_ball",
     "explosion_threshold",
+    "lr_gamma_grid",
 ]
 
 VARIANTS = ("paper", "centered", "train")
@@ -107,6 +108,14 @@ def _torch():
     import torch  # lazily: the theory part never needs torch
 
     return torch
+
+
+def _generator(seed, stream):
+    """A torch generator for ``seed`` on one of several independent streams (data, networks),
+    so that data and a network made with the same seed are independent."""
+    torch = _torch()
+    state = np.random.SeedSequence([seed, stream]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
 # --------------------------------------------------------------------------------------
@@ -450,13 +459,14 @@ def conv_lambda_max(in_channels, in_hw, channels, out_dim, sigma_w2, sigma_b2, *
 def synthetic_problem(m, n_in, n_out, *, seed=0):
     r"""``(X, Y)``: ``m`` i.i.d. standard Gaussian inputs in :math:`\mathbb R^{n_{in}}` (the
     theory's assumption) and random one-hot targets in :math:`\mathbb R^{n_{out}}`, as float64
-    torch tensors (CPU), from a seeded generator."""
+    torch tensors (CPU), from a seeded generator (a stream independent of the networks' with
+    the same seed)."""
     torch = _torch()
     m = check_positive_int("m", m)
     n_in = check_positive_int("n_in", n_in)
     n_out = check_positive_int("n_out", n_out)
     seed = check_positive_int("seed", seed, minimum=0)
-    g = torch.Generator().manual_seed(seed)
+    g = _generator(seed, 1)
     X = torch.randn(m, n_in, generator=g, dtype=torch.float64)
     labels = torch.randint(0, n_out, (m,), generator=g)
     Y = torch.nn.functional.one_hot(labels, n_out).to(torch.float64)
@@ -519,11 +529,12 @@ class Network:
                 z = F.conv2d(h, p[f"W{l}"], p[f"b{l}"], stride=self.spec["stride"],
                              padding=self.spec["padding"])
                 dims, view = (0, 2, 3), (1, -1, 1, 1)
-            else:
-                if h.ndim > 2:
-                    h = h.flatten(1)
-                z = h @ p[f"W{l}"].T + p[f"b{l}"]
+            elif self.kind == "cnn":
+                z = h.flatten(1) @ p[f"W{l}"].T + p[f"b{l}"]
                 dims, view = (0,), (1, -1)
+            else:  # MLP; parameters may carry a leading axis of independent copies
+                z = h @ p[f"W{l}"].mT + p[f"b{l}"].unsqueeze(-2)
+                dims, view = (-2,), None
             if l == L:
                 return z
             if bn:
@@ -531,8 +542,10 @@ class Network:
                 var = z.var(dims, unbiased=False, keepdim=True)
                 if self.mode == "frozen":
                     mean, var = mean.detach(), var.detach()
-                z = (p[f"gamma{l}"].view(view) * (z - mean) / torch.sqrt(var + BN_EPS)
-                     + p[f"beta{l}"].view(view))
+                g, b = p[f"gamma{l}"], p[f"beta{l}"]
+                g, b = (g.view(view), b.view(view)) if view else (g.unsqueeze(-2),
+                                                                  b.unsqueeze(-2))
+                z = g * (z - mean) / torch.sqrt(var + BN_EPS) + b
             h = torch.relu(z)
         return h  # pragma: no cover
 
@@ -571,7 +584,7 @@ def make_mlp(widths, sigma_w2, sigma_b2, *, mode="none", gamma=1.0, seed=0,
     mode, gamma = _check_mode(mode, gamma)
     seed = check_positive_int("seed", seed, minimum=0)
     dev = _device(device)
-    g = torch.Generator().manual_seed(seed)
+    g = _generator(seed, 0)
     names, params = [], []
     L = len(widths) - 1
     for l in range(1, L + 1):
@@ -600,7 +613,7 @@ def make_cnn(in_channels, in_hw, channels, out_dim, sigma_w2, sigma_b2, *, ksize
     mode, gamma = _check_mode(mode, gamma)
     seed = check_positive_int("seed", seed, minimum=0)
     dev = _device(device)
-    g = torch.Generator().manual_seed(seed)
+    g = _generator(seed, 0)
     chans = [int(in_channels)] + [int(c) for c in channels]
     names, params = [], []
     L = len(chans)
@@ -688,23 +701,29 @@ def _ce_sqrt(out):
 
 
 def _gram_matvec(net, X, loss):
-    """(matvec on flat numpy vectors of length m*C, m, C) for (1/m) S J J^T S."""
+    """(matvec on flat numpy vectors of length m*C, apply on (m, C) tensors, m, C) for the
+    operator (1/m) S J J^T S. Plain autograd: J^T u is a backward pass through the network's
+    graph; J v is a backward pass through the graph of u -> J^T u (the double-backward trick),
+    both built once and reused (torch.func would cost seconds of set-up on first use)."""
     torch = _torch()
-    params = net.params
-
-    def f(*p):
-        return net.forward(p, X)
-
-    out, vjp_fn = torch.func.vjp(f, *params)
+    params = tuple(p.detach().clone().requires_grad_(True) for p in net.params)
+    with torch.enable_grad():
+        out = net.forward(params, X)
+        dummy = torch.zeros_like(out, requires_grad=True)
+        jt_dummy = torch.autograd.grad(out, params, grad_outputs=dummy, create_graph=True,
+                                       allow_unused=True)
+    pairs = [(g, p) for g, p in zip(jt_dummy, params) if g is not None]
     m, C = out.shape
     S = _ce_sqrt(out) if loss == "cross_entropy" else None
 
     def apply(U):
         if S is not None:
             U = torch.einsum("mij,mj->mi", S, U)
-        v = vjp_fn(U)
-        _, jv = torch.func.jvp(f, params, v)
-        R = jv / m
+        v = torch.autograd.grad(out, [p for _, p in pairs], grad_outputs=U,
+                                retain_graph=True)
+        (jv,) = torch.autograd.grad([g for g, _ in pairs], dummy, grad_outputs=v,
+                                    retain_graph=True)
+        R = jv.detach() / m
         if S is not None:
             R = torch.einsum("mij,mj->mi", S, R)
         return R
@@ -762,21 +781,25 @@ def fim_top_eigenvalue(net, X, *, method="lanczos", loss="mse", tol=1e-10,
 
 def fim_gram(net, X) -> np.ndarray:
     r"""The dense Gram matrix :math:`\frac1mJJ^\top` ((mC) x (mC), rows ordered sample-major),
-    whose nonzero spectrum is that of the FIM :math:`\frac1mJ^\top J`. Forms the Jacobian:
-    for small models only (m C <= 4096)."""
+    whose nonzero spectrum is that of the FIM :math:`\frac1mJ^\top J`. Forms the Jacobian
+    row by row (one backward pass per output value): for small models only (m C <= 4096)."""
     torch = _torch()
     net = _check_net(net)
     X = _check_inputs(net, X)
-
-    def f(*p):
-        return net.forward(p, X).reshape(-1)
-
-    n_out = X.shape[0] * net.forward(net.params, X[:2]).shape[1]
+    with torch.no_grad():
+        n_out = X.shape[0] * net.forward(net.params, X[:2]).shape[1]
     if n_out > 4096:
         raise ValueError(f"fim_gram forms the Jacobian: m * C must be <= 4096, got {n_out}")
-    jac = torch.func.jacrev(f, argnums=tuple(range(len(net.params))))(*net.params)
-    J = torch.cat([j.reshape(j.shape[0], -1) for j in jac], dim=1)
-    return (J @ J.T / X.shape[0]).cpu().numpy()
+    params = tuple(p.detach().clone().requires_grad_(True) for p in net.params)
+    out = net.forward(params, X).reshape(-1)
+    rows = []
+    for i in range(out.shape[0]):
+        grads = torch.autograd.grad(out[i], params, retain_graph=i < out.shape[0] - 1,
+                                    allow_unused=True)
+        rows.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
+                               for g, p in zip(grads, params)]))
+    J = torch.stack(rows)
+    return (J @ J.T / X.shape[0]).detach().cpu().numpy()
 
 
 @dataclass(frozen=True)
@@ -818,13 +841,15 @@ class Run:
     """A heavy-ball run: ``loss[t]`` (t = 0..steps, shorter when it exploded),
     ``mean_residual[t]`` (norm of the batch-mean residual, the top FIM mode at init), whether
     it ``exploded`` (non-finite or above ``explode`` times the initial loss), ``eta``,
-    ``momentum``."""
+    ``momentum`` and the final ``params`` of the real network (None for the linearized
+    model)."""
 
     loss: np.ndarray
     mean_residual: np.ndarray
     exploded: bool
     eta: float
     momentum: float
+    params: tuple | None = None
 
     @property
     def converged(self):
@@ -888,7 +913,8 @@ def _run(net, X, Y, eta, momentum, steps, linearized, explode):
             for p, v, g in zip(params, vel, grads):
                 v.mul_(momentum).sub_(eta * g)
                 p.add_(v)
-    return Run(np.array(losses), np.array(means), exploded, eta, momentum)
+    final = tuple(p.detach() for p in params)
+    return Run(np.array(losses), np.array(means), exploded, eta, momentum, final)
 
 
 def heavy_ball(net, X, Y, eta, momentum=0.0, steps=200, *, linearized=False,
@@ -932,3 +958,83 @@ def explosion_threshold(net, X, Y, eta_lo, eta_hi, momentum=0.0, steps=200, *,
             lo = mid
     return math.sqrt(lo * hi)
 
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Outcome of :func:`lr_gamma_grid`: final ``loss[i, j]`` (NaN where the run exploded),
+    ``exploded[i, j]``, the measured ``lam[i]`` at initialization and ``eta_star[i]`` =
+    2 (1 + momentum) / lam[i], for ``gammas[i]`` and ``etas[j]``."""
+
+    gammas: np.ndarray
+    etas: np.ndarray
+    loss: np.ndarray
+    exploded: np.ndarray
+    lam: np.ndarray
+    eta_star: np.ndarray
+    initial_loss: np.ndarray
+
+
+def lr_gamma_grid(widths, X, Y, gammas, etas, momentum=0.9, steps=100, *, seed=0,
+                  device=None) -> Grid:
+    r"""Train a train-mode BN MLP (``widths``, :math:`\sigma_w^2=2`, :math:`\sigma_b^2=0.5`, one
+    seeded initialization per :math:`\gamma`) with full-batch heavy ball on ``(X, Y)`` for
+    every (gamma, eta) of the grid, as in Fig. 2 of [1]; also measure
+    :math:`\lambda_{\max}` at initialization (Lanczos) for each gamma."""
+    widths = _check_widths(widths)
+    gammas = check_array("gammas", gammas, low=0.0, low_inclusive=False, ndim=1)
+    etas = check_array("etas", etas, low=0.0, low_inclusive=False, ndim=1)
+    if gammas.size == 0 or etas.size == 0:
+        raise ValueError("`gammas` and `etas` must not be empty")
+    seed = check_positive_int("seed", seed, minimum=0)
+    momentum = _check_momentum(momentum)
+    steps = check_positive_int("steps", steps)
+    loss = np.full((gammas.size, etas.size), np.nan)
+    exploded = np.zeros((gammas.size, etas.size), dtype=bool)
+    lam = np.zeros(gammas.size)
+    initial = np.zeros(gammas.size)
+    for i, g in enumerate(gammas):
+        net = make_mlp(widths, 2.0, 0.5, mode="batch", gamma=float(g), seed=seed,
+                       device=device)
+        Xc = _check_inputs(net, X)
+        Yc = _check_targets(Y, Xc.shape[0]).to(Xc.device)
+        lam[i] = fim_top_eigenvalue(net, Xc)
+        loss[i], exploded[i], initial[i] = _run_batched(net, Xc, Yc, etas, momentum, steps,
+                                                        1e6)
+    return Grid(gammas, etas, loss, exploded, lam, 2 * (1 + momentum) / lam, initial)
+
+
+def _run_batched(net, X, Y, etas, momentum, steps, explode):
+    """Heavy ball of an MLP at several learning rates at once (one copy of the parameters
+    per rate along a leading axis; the copies never interact). Same rules as ``_run``;
+    returns (final losses with NaN where exploded, exploded flags, initial loss)."""
+    torch = _torch()
+    E, m = len(etas), X.shape[0]
+    params = [p.detach().unsqueeze(0).repeat(E, *([1] * p.ndim)).requires_grad_(True)
+              for p in net.params]
+    start = [p.detach().clone() for p in params]
+    vel = [torch.zeros_like(p) for p in params]
+    eta = torch.as_tensor(np.asarray(etas, dtype=np.float64), device=X.device)
+    alive = torch.ones(E, dtype=torch.bool, device=X.device)
+    loss0 = None
+    for t in range(steps + 1):
+        out = net.forward(tuple(params), X)
+        if out.shape[1:] != Y.shape:
+            raise ValueError(f"`Y` must have shape {tuple(out.shape[1:])}, got {tuple(Y.shape)}")
+        per_run = 0.5 * ((out - Y) ** 2).sum((1, 2)) / m
+        cur = per_run.detach()
+        if loss0 is None:
+            loss0 = cur.clone()
+        alive &= torch.isfinite(cur) & (cur <= explode * loss0)
+        if t == steps or not bool(alive.any()):
+            break
+        grads = torch.autograd.grad(per_run[alive].sum(), params)
+        with torch.no_grad():
+            for p, v, g, p0 in zip(params, vel, grads, start):
+                shape = (E,) + (1,) * (p.ndim - 1)
+                keep = alive.view(shape)
+                v.mul_(momentum).sub_(eta.view(shape) * torch.nan_to_num(g))
+                v.mul_(keep)
+                p.copy_(torch.where(keep, p + v, p0))
+    final = torch.where(alive, cur, torch.full_like(cur, float("nan")))
+    return final.cpu().numpy(), (~alive).cpu().numpy(), float(loss0[0])
