@@ -215,10 +215,10 @@ def check_tanh_gamma(value, target=1.1, B=32) -> Feedback:
                               f"B = {B}."))
     except ValueError:
         pass
-    wrongs.append((math.sqrt(ref), "gamma multiplies the pre-activation: phi(x) = tanh(gamma x); "
-                                   "it is not a variance."))
-    wrongs.append((ref**2, "gamma multiplies the pre-activation: phi(x) = tanh(gamma x); "
-                           "it is not a standard deviation of a variance."))
+    wrongs.append((math.sqrt(ref), "gamma multiplies the pre-activation, phi(x) = tanh(gamma x): "
+                                   "no square root."))
+    wrongs.append((ref**2, "gamma multiplies the pre-activation, phi(x) = tanh(gamma x): "
+                           "do not square it."))
     v = _as_float(value)
     fb = _compare(f"gamma with lambda_G = {target:g} at B = {B}", value, ref, 1e-4, wrongs)
     if not fb and v is not None and 0.05 <= v <= 2.0 and "Hint" not in fb.message:

@@ -19,12 +19,15 @@ arguments, each ``draw_*`` is also the chapter's static figure for the website.
 * :func:`draw_simulation`: a live finite network (width 256) over the theory line.
 
 Speed: :math:`\lambda_G` curves use the ``'fast'`` sphere rule (40 nodes per panel, about
-1e-10 for smooth activations at :math:`B\ge6`), figures are reused between redraws.
+1e-10 for smooth activations at :math:`B\ge6`), the eigenvalue curves of the symmetry explorer
+are cached per batch size, figures are reused between redraws; the two Monte Carlo explorers
+(symmetry, simulation) redraw when a slider is released.
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -207,7 +210,19 @@ def spectrum_explorer():
                                         description="alpha"))
 
 
-def draw_symmetry(alpha=1.2, B=10, *, steps=15, n_samples=2000, seed=0, fig=None):
+@lru_cache(maxsize=32)
+def _symmetry_curves(B):
+    """Forward lambda_L, lambda_M of alpha-ReLU on an alpha grid, and alpha_tr (cached per B)."""
+    a_grid = np.linspace(0.55, 3.0, 50)
+    ev = [bn.forward_eigenvalues("alpha_relu", B, alpha=a) for a in a_grid]
+    lamL = np.array([e["L"] for e in ev])
+    lamM = np.array([e["M"] for e in ev])
+    for arr in (a_grid, lamL, lamM):
+        arr.setflags(write=False)
+    return a_grid, lamL, lamM, bn.alpha_transition(B)
+
+
+def draw_symmetry(alpha=1.2, B=10, *, steps=12, n_samples=1500, seed=0, fig=None):
     r"""Left: forward :math:`\lambda_L(\alpha)`, :math:`\lambda_M(\alpha)` of :math:`\alpha`-ReLU
     at batch size ``B`` with the threshold :math:`\alpha_{tr}(B)` where :math:`\lambda_L=1`.
     Right: the batch covariance after ``steps`` Monte Carlo mean-field steps from a random
@@ -218,10 +233,7 @@ def draw_symmetry(alpha=1.2, B=10, *, steps=15, n_samples=2000, seed=0, fig=None
     steps = check_positive_int("steps", steps)
     n_samples = check_positive_int("n_samples", n_samples, minimum=100)
     seed = check_positive_int("seed", seed, minimum=0)
-    a_grid = np.linspace(0.55, 3.0, 50)
-    lamL = np.array([bn.forward_eigenvalues("alpha_relu", B, alpha=a)["L"] for a in a_grid])
-    lamM = np.array([bn.forward_eigenvalues("alpha_relu", B, alpha=a)["M"] for a in a_grid])
-    a_tr = bn.alpha_transition(B)
+    a_grid, lamL, lamM, a_tr = _symmetry_curves(B)
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((B, B))
     S0 = A @ A.T / B + 0.1 * np.eye(B)
@@ -255,7 +267,7 @@ def symmetry_explorer():
                     B=w.Dropdown(options=(6, 8, 10, 16), value=10, description="B"))
 
 
-def draw_simulation(act="relu", B=16, *, width=256, depth=30, n_batches=4, seed=0, fig=None):
+def draw_simulation(act="relu", B=16, *, width=256, depth=24, n_batches=4, seed=0, fig=None):
     r"""A live finite network: :math:`\ln(\|\delta^l\|^2/\|\delta^L\|^2)` for ``n_batches``
     batches through one network of the given width (markers: their mean) against the
     theory line :math:`(L-l)\ln\lambda_G`."""
