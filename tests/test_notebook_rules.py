@@ -12,7 +12,8 @@
    Jupyter or the site) and ``bussproofs`` (needs a typesetting output jax; proof trees are not
    used). mathjax-full is installed on first use with npm into ``.cache/npm`` (git-ignored by its
    own ``.gitignore``).
-3. **Code fits the page.** Every line of every code cell is at most 80 characters.
+3. **Code fits the page and runs.** Every line of every code cell is at most 80 characters, and
+   no ```python block hides in a markdown cell (where it would be shown but never executed).
 4. **No words of the book's own tooling** (the project's notes, test files, benchmarks) in the
    text a reader sees: markdown cells, code cells, and the book's ``.md`` pages.
 """
@@ -270,6 +271,32 @@ def test_student_notebooks_keep_the_macro_cell():
     assert removed > 0
     assert _source(out["cells"][0]) == _source(nb["cells"][0])
     assert out["cells"][0]["metadata"].get("mftheory") == teaching.MACRO_MARK
+
+
+def _swallowed(cells):
+    return [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+            and re.search(r"^\s*(`{3,}|~{3,})\s*(python|ipython3?)\b", _source(c), re.MULTILINE)]
+
+
+def test_swallowed_code_is_detected():
+    assert _swallowed([{"cell_type": "markdown", "source": "````{prf:proof}\nx\n````\n\n"
+                        "```python\nassert False\n```"},
+                       {"cell_type": "markdown", "source": "```{math}\nx\n```\n```text\n1\n```"},
+                       {"cell_type": "code", "source": "```python"}]) == [0]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_code_swallowed_into_markdown(path):
+    """A ```python block inside a markdown cell is shown but never run (nor its asserts).
+
+    It happens when a chapter is written as jupytext Markdown and a directive is fenced with four
+    backticks (jupytext's Markdown reader then pairs the fences wrongly and keeps the next code
+    block in the markdown cell): fence such directives with colons (``::::{prf:proof}``).
+    """
+    bad = _swallowed(_load(path)["cells"])
+    assert not bad, (f"{path.name}: markdown cell(s) {bad} hold a python code block that never "
+                     f"runs; make it a code cell (use ::::{{prf:...}} colon fences for directives "
+                     f"that contain fences)")
 
 
 # ---------------------------------------------------------------------------------------------
