@@ -43,6 +43,7 @@ metrics; Liang et al. (2019) for the structural lemma.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass, field
@@ -85,6 +86,36 @@ __all__ = [
 ]
 
 _BN_EPS = 1e-5
+_BIG = 1e6          # range of the ODE parameters a, b, lambda, eps (larger ones are stiff)
+
+
+def _all_finite(out):
+    if isinstance(out, dict):
+        return all(_all_finite(v) for v in out.values())
+    if isinstance(out, (tuple, list)):
+        return all(_all_finite(v) for v in out)
+    if isinstance(out, (float, int, np.ndarray, np.floating)):
+        return bool(np.all(np.isfinite(out)))
+    return True
+
+
+def _guarded(fn):
+    """Turn overflow in a numeric function into a ValueError (never return NaN or inf)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            try:
+                out = fn(*args, **kwargs)
+            except (OverflowError, ZeroDivisionError, FloatingPointError) as err:
+                raise ValueError(f"{fn.__name__}: the arguments are outside the range where the "
+                                 f"result is representable ({err})") from None
+        if not _all_finite(out):
+            raise ValueError(f"{fn.__name__}: the result overflows for these arguments (inputs "
+                             "too large or too small)")
+        return out
+
+    return wrapper
 
 
 # --------------------------------------------------------------------------------------
@@ -130,14 +161,9 @@ def _model(model):
 
 
 def _tensor_x(model, X, name="X"):
-    """Inputs as a tensor of the model's dtype with ``dims[0]`` columns (numpy or tensor)."""
+    """Inputs (a numpy array, not a tensor) as a tensor of the model's dtype and device."""
     w = model.weights[0]
-    if isinstance(X, torch.Tensor):
-        if X.is_complex() or not X.is_floating_point():
-            raise ValueError(f"`{name}` must be a real floating-point tensor")
-        t = X.detach().to(dtype=w.dtype, device=w.device)
-    else:
-        t = torch.as_tensor(_arr(name, X, ndim=2), dtype=w.dtype, device=w.device)
+    t = torch.as_tensor(_arr(name, X, ndim=2), dtype=w.dtype, device=w.device)
     if t.ndim != 2 or t.shape[1] != model.dims[0] or t.shape[0] < 1:
         raise ValueError(f"`{name}` must have shape (n, {model.dims[0]}), got {tuple(t.shape)}")
     if not torch.isfinite(t).all():
@@ -236,12 +262,14 @@ def init_frobenius_(model, norm, *, seed=0):
     return model
 
 
+@_guarded
 def layer_norms(model) -> np.ndarray:
     r"""The Frobenius norms :math:`\rho_k=\|W_k\|_F`, k = 1..L (float64 array)."""
     model = _model(model)
     return np.array([float(w.detach().double().norm()) for w in model.weights])
 
 
+@_guarded
 def rho(model, mode="auto") -> float:
     r""":math:`\rho`: ``'all'`` = :math:`\prod_k\|W_k\|_F`, ``'last'`` = :math:`\|W_L\|_F`;
     ``'auto'`` is ``'last'`` for BN networks and ``'all'`` otherwise."""
@@ -253,6 +281,7 @@ def rho(model, mode="auto") -> float:
     return float(norms[-1]) if mode == "last" else float(np.prod(norms))
 
 
+@_guarded
 def normalized_output(model, X, mode="auto", *, stats_from=None) -> np.ndarray:
     r"""The normalised network :math:`f=g/\rho` on inputs ``X`` (float64 numpy array)."""
     model = _model(model)
@@ -269,6 +298,8 @@ def project_lower_layers_(model):
     :math:`\rho_k=1` for :math:`k<L`). For a BN network the function is unchanged. Returns
     the model."""
     model = _model(model)
+    if any(float(w.detach().norm()) == 0 for w in model.weights[:-1]):
+        raise ValueError("a lower layer of `model` is zero and cannot be normalised")
     with torch.no_grad():
         for w in model.weights[:-1]:
             w.div_(w.norm())
@@ -278,6 +309,7 @@ def project_lower_layers_(model):
 # --------------------------------------------------------------------------------------
 # Theory
 # --------------------------------------------------------------------------------------
+@_guarded
 def rho_eq(f, y, lam=0.0) -> float:
     r"""Memo Eq. 7, :math:`\rho_{eq}=\sum_ny_nf_n/(\lambda+\sum_nf_n^2)` (sum-loss :math:`\lambda`).
 
@@ -308,6 +340,7 @@ def torch_wd_from_lam(lam, n) -> float:
     return 2.0 * lam / n
 
 
+@_guarded
 def rho_dot_normalized(rho, f, y, lam=0.0) -> float:
     r"""Memo Eq. 5: :math:`\dot\rho=-2(\rho\sum f_n^2-\sum f_ny_n)-2\lambda\rho` (sum loss)."""
     rho = check_real("rho", rho, low=0.0)
@@ -317,11 +350,12 @@ def rho_dot_normalized(rho, f, y, lam=0.0) -> float:
 
 
 def _ab(a, b):
-    a = check_real("a", a, low=0.0, low_inclusive=False)
-    b = check_real("b", b, low=0.0, low_inclusive=False)
+    a = check_real("a", a, low=1.0 / _BIG, high=_BIG)
+    b = check_real("b", b, low=1.0 / _BIG, high=_BIG)
     return a, b
 
 
+@_guarded
 def rho_dot_unnormalized(rho, a, b, depth) -> float:
     r"""Memo Eq. 28: :math:`\dot\rho=2L\rho^{(2L-2)/L}(a-\rho b)` with :math:`a=\sum y_nf_n`,
     :math:`b=\sum f_n^2` (sum loss; divide by N for the mean loss)."""
@@ -331,32 +365,38 @@ def rho_dot_unnormalized(rho, a, b, depth) -> float:
     return float(2 * depth * rho ** ((2 * depth - 2) / depth) * (a - rho * b))
 
 
+@_guarded
 def rho_normalized_closed_form(eps, a, b, lam, t) -> np.ndarray:
     r"""Solution of Eq. 5 with :math:`a,b` fixed: :math:`\rho(t)=\rho_{eq}+(\epsilon-\rho_{eq})
     e^{-2(b+\lambda)t}`, :math:`\rho_{eq}=a/(b+\lambda)`."""
-    eps = check_real("eps", eps, low=0.0)
+    eps = check_real("eps", eps, low=0.0, high=_BIG)
     a, b = _ab(a, b)
-    lam = check_real("lam", lam, low=0.0)
+    lam = check_real("lam", lam, low=0.0, high=_BIG)
     t = _arr("t", t, low=0.0)
     req = a / (b + lam)
     return req + (eps - req) * np.exp(-2.0 * (b + lam) * t)
 
 
+@_guarded
 def solve_rho_ode(eps, depth, a, b, t) -> np.ndarray:
     r""":math:`\rho(t)` from Eq. 28 with :math:`\rho(0)=\epsilon` and fixed :math:`a,b`
     (scipy ``solve_ivp``, LSODA, relative tolerance 1e-10), at the times ``t`` (>= 0)."""
-    eps = check_real("eps", eps, low=0.0, low_inclusive=False)
+    eps = check_real("eps", eps, low=0.0, high=_BIG, low_inclusive=False)
     depth = check_positive_int("depth", depth, minimum=2)
     a, b = _ab(a, b)
-    t = _arr("t", t, low=0.0)
+    t = _arr("t", t, low=0.0, high=1e9)
     ts = np.atleast_1d(t).ravel()
+    if ts.size == 0:
+        raise ValueError("`t` must contain at least one time")
+    if ts.max() == 0.0:
+        return np.full(t.shape, eps)
     p = (2 * depth - 2) / depth
 
     def rhs(_, r):
         rr = max(r[0], 0.0)
         return [2 * depth * rr**p * (a - rr * b)]
 
-    sol = integrate.solve_ivp(rhs, (0.0, float(ts.max()) if ts.size else 0.0), [eps],
+    sol = integrate.solve_ivp(rhs, (0.0, float(ts.max())), [eps],
                               method="LSODA", t_eval=np.sort(ts), rtol=1e-10, atol=1e-14 * eps)
     if not sol.success:
         raise ValueError(f"the rho ODE could not be integrated: {sol.message}")
@@ -365,6 +405,7 @@ def solve_rho_ode(eps, depth, a, b, t) -> np.ndarray:
     return out.reshape(t.shape)
 
 
+@_guarded
 def escape_time(eps, depth, a, b, *, fraction=0.5) -> float:
     r"""Exact time for Eq. 28 (fixed :math:`a,b`) to go from :math:`\epsilon` to ``fraction``
     :math:`\cdot a/b`: :math:`T=\int_\epsilon^{\rho_1}d\rho/(2L\rho^{(2L-2)/L}(a-b\rho))`,
@@ -388,23 +429,26 @@ def escape_time(eps, depth, a, b, *, fraction=0.5) -> float:
     return float(val)
 
 
+@_guarded
 def escape_time_asymptotic(eps, depth, a, b=None) -> float:
     r"""Small-:math:`\epsilon` escape time of Eq. 28: :math:`\epsilon^{-(L-2)/L}/(2a(L-2))` for
     :math:`L\ge3`; for :math:`L=2` the exact logistic half-time
     :math:`\ln((a/b-\epsilon)/\epsilon)/(4a)` (``b`` required)."""
     eps = check_real("eps", eps, low=0.0, low_inclusive=False)
     depth = check_positive_int("depth", depth, minimum=2)
-    a = check_real("a", a, low=0.0, low_inclusive=False)
+    a = check_real("a", a, low=1.0 / _BIG, high=_BIG)
+    if b is not None:
+        b = check_real("b", b, low=1.0 / _BIG, high=_BIG)
     if depth == 2:
         if b is None:
             raise ValueError("`b` is required for depth 2 (the logistic half-time)")
-        b = check_real("b", b, low=0.0, low_inclusive=False)
         if eps >= a / b:
             raise ValueError(f"`eps` must be below a / b = {a / b:g}")
         return math.log((a / b - eps) / eps) / (4 * a)
     return eps ** (-(depth - 2) / depth) / (2 * a * (depth - 2))
 
 
+@_guarded
 def lagrange_nu(rho, f, y) -> float:
     r"""The multiplier of the unit-norm constraint, :math:`\nu=-\rho\sum_n(\rho f_n-y_n)f_n`."""
     rho = check_real("rho", rho, low=0.0)
@@ -467,8 +511,6 @@ def train_square_loss(model, X, y, *, steps, lr, momentum=0.0, wd=0.0, wd_last_o
     test outputs use the training statistics too. The tqdm progress bar is silent when the
     environment variable ``CI`` is set (or with ``progress=False``).
     """
-    from tqdm.auto import tqdm
-
     model = _model(model)
     x = _tensor_x(model, X)
     yv = _targets(model, y, "y")
@@ -479,7 +521,8 @@ def train_square_loss(model, X, y, *, steps, lr, momentum=0.0, wd=0.0, wd_last_o
     momentum = check_real("momentum", momentum, low=0.0, high=1.0, high_inclusive=False)
     wd = check_real("wd", wd, low=0.0)
     log_every = check_positive_int("log_every", log_every)
-    for nm, v in (("wd_last_only", wd_last_only), ("project_lower", project_lower)):
+    for nm, v in (("wd_last_only", wd_last_only), ("project_lower", project_lower),
+                  ("progress", True if progress is None else progress)):
         if not isinstance(v, (bool, np.bool_)):
             raise ValueError(f"`{nm}` must be True or False, got {v!r}")
     if project_lower and not model.bn:
@@ -503,12 +546,10 @@ def train_square_loss(model, X, y, *, steps, lr, momentum=0.0, wd=0.0, wd_last_o
         target = torch.nn.functional.one_hot(torch.as_tensor(yv, device=x.device), k).to(dt)
     n = x.shape[0]
     params = list(model.weights)
-    if wd_last_only:
-        groups = [{"params": params[:-1], "weight_decay": 0.0},
-                  {"params": params[-1:], "weight_decay": wd}]
-    else:
-        groups = [{"params": params, "weight_decay": wd}]
-    opt = torch.optim.SGD(groups, lr=lr, momentum=momentum)
+    # torch.optim.SGD's update (dampening 0, no Nesterov), written out: its constructor costs
+    # seconds on first use; buf = momentum * buf + grad + wd * W, then W -= lr * buf
+    decay = [0.0] * (len(params) - 1) + [wd] if wd_last_only else [wd] * len(params)
+    bufs = [None] * len(params)
     lam = lam_from_torch_wd(wd, n)
     rec = {key: [] for key in ("t", "rho", "rho_all", "norms", "loss", "acc", "tacc", "tmse",
                                "req", "marg", "absf")}
@@ -550,18 +591,27 @@ def train_square_loss(model, X, y, *, steps, lr, momentum=0.0, wd=0.0, wd_last_o
                     tt = torch.nn.functional.one_hot(torch.as_tensor(yt, device=x.device), k).to(dt)
                     rec["tmse"].append(float(((gt - tt) ** 2).sum(1).mean()))
 
-    bar = tqdm(range(steps), disable=_silent() if progress is None else not progress,
-               leave=False, desc="training")
+    silent = _silent() if progress is None else not progress
+    if silent:
+        from tqdm.std import tqdm            # cheap to import; the bar is disabled anyway
+    else:
+        from tqdm.auto import tqdm           # a widget bar in Jupyter
+    bar = tqdm(range(steps), disable=silent, leave=False, desc="training")
     for step in bar:
         if step % log_every == 0:
             log(step)
-        opt.zero_grad(set_to_none=True)
         g = model(x)
         loss = ((g - target) ** 2).reshape(n, -1).sum(1).mean()
         if not torch.isfinite(loss):
             raise ValueError(f"training diverged at step {step} (loss not finite); lower `lr`")
-        loss.backward()
-        opt.step()
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for i, (w, gr) in enumerate(zip(params, grads)):
+                d = gr.add(w, alpha=decay[i]) if decay[i] else gr
+                if momentum:
+                    bufs[i] = d.clone() if bufs[i] is None else bufs[i].mul_(momentum).add_(d)
+                    d = bufs[i]
+                w.add_(d, alpha=-lr)
         if project_lower:
             project_lower_layers_(model)
     log(steps)
@@ -576,6 +626,7 @@ def train_square_loss(model, X, y, *, steps, lr, momentum=0.0, wd=0.0, wd_last_o
 # --------------------------------------------------------------------------------------
 # Metrics
 # --------------------------------------------------------------------------------------
+@_guarded
 def margins(f, y) -> np.ndarray:
     r"""Margins :math:`y_nf_n` of the normalised outputs ``f`` for labels :math:`\pm1`."""
     f, y = _vec_pair(f, y)
@@ -583,6 +634,7 @@ def margins(f, y) -> np.ndarray:
     return y * f
 
 
+@_guarded
 def ramp_loss(g, y, gamma) -> np.ndarray:
     r"""Ramp loss per sample: 1 if :math:`yg\le0`, :math:`1-yg/\gamma` on :math:`[0,\gamma]`,
     0 beyond; ``gamma = 0`` is the 0-1 loss (:math:`\ell_0\le\ell_\gamma`)."""
@@ -595,6 +647,7 @@ def ramp_loss(g, y, gamma) -> np.ndarray:
     return np.clip(1.0 - m / gamma, 0.0, 1.0)
 
 
+@_guarded
 def neural_collapse_metrics(features, labels, classifier=None) -> dict:
     r"""Neural-collapse measures of Papyan, Han and Donoho (2020) for features (N, p).
 
@@ -613,6 +666,8 @@ def neural_collapse_metrics(features, labels, classifier=None) -> dict:
     if np.any(lab != np.round(lab)) or lab.min() < 0:
         raise ValueError("`labels` must be integer class indices 0..K-1")
     lab = lab.astype(np.int64)
+    if h.size and np.any(h):
+        h = h / np.abs(h).max()              # every measure is scale invariant
     k = int(lab.max()) + 1
     if k < 2 or np.any(np.bincount(lab, minlength=k) == 0):
         raise ValueError("`labels` must contain every class 0..K-1, with K >= 2")
@@ -644,15 +699,20 @@ def neural_collapse_metrics(features, labels, classifier=None) -> dict:
     return out
 
 
+@_guarded
 def stable_rank(W) -> float:
     r"""Stable rank :math:`\|W\|_F^2/\|W\|_2^2` of a nonzero matrix (between 1 and its rank)."""
     w = _arr("W", W, ndim=2)
+    if w.size == 0 or not np.any(w):
+        raise ValueError("`W` must be a nonzero matrix")
+    w = w / np.abs(w).max()                  # scale invariant: avoid overflow and underflow
     s = np.linalg.norm(w, 2)
     if s == 0:
         raise ValueError("`W` must not be the zero matrix")
     return float(np.sum(w * w) / s**2)
 
 
+@_guarded
 def homogeneity_residual(model, X, alpha) -> float:
     r"""Relative :math:`\max_n|g(\alpha W;x_n)-\alpha^Lg(W;x_n)|/\max_n|\alpha^Lg(W;x_n)|` for
     a network without BN (all layers scaled by ``alpha`` > 0). The model is not changed."""
@@ -678,6 +738,7 @@ def homogeneity_residual(model, X, alpha) -> float:
     return float((ga - ref).abs().max()) / scale_
 
 
+@_guarded
 def structural_lemma_residual(model, X) -> np.ndarray:
     r"""Per layer, :math:`\max_n|\langle W_k,\partial g(x_n)/\partial W_k\rangle-c_kg(x_n)|/
     \max_n|g|` with :math:`c_k=1` (no BN) or :math:`c_k=0` for :math:`k<L` and 1 for :math:`W_L`
@@ -706,6 +767,7 @@ def structural_lemma_residual(model, X) -> np.ndarray:
     return res / scale_
 
 
+@_guarded
 def layer_norm_rates(model, X, y) -> np.ndarray:
     r"""Lemma 3: :math:`\frac{d}{dt}\|W_k\|^2=-2\langle W_k,\nabla_{W_k}\mathcal L\rangle` under
     gradient flow on the mean loss, one value per layer (all equal to
@@ -739,12 +801,15 @@ def _check_vs(vs, x):
     return mats, x
 
 
+@_guarded
 def linear_constraint_residuals(Vs, x) -> np.ndarray:
     r"""For the scalar deep *linear* network :math:`f=V_L\cdots V_1x`, the relative residual
     :math:`\|\partial f/\partial V_k-V_kf\|_F/\|\partial f/\partial V_k\|_F` of memo Eq. 48, per
     layer, with :math:`\partial f/\partial V_k=ab^\top`, :math:`a^\top=V_L\cdots V_{k+1}`,
     :math:`b=V_{k-1}\cdots V_1x`. (Zero gradient gives residual 0 only if :math:`V_kf=0`.)"""
     mats, x = _check_vs(Vs, x)
+    if np.any(x):
+        x = x / np.abs(x).max()              # the relative residual is invariant to |x|
     acts = [x]
     for v in mats:
         acts.append(v @ acts[-1])

@@ -371,3 +371,25 @@ def test_specific_errors():
         sl.stable_rank(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="chain|row"):
         sl.linear_constraint_residuals([np.ones((2, 3)), np.ones((1, 3))], np.ones(3))
+
+
+def test_training_step_is_sgd_with_momentum_and_weight_decay(monkeypatch):
+    # two steps by hand with autograd gradients: buf = mu buf + g + wd W, W -= lr buf (torch's SGD)
+    monkeypatch.setenv("CI", "1")
+    d = data.two_blobs(n=10, dim=3, seed=4)
+    x, y = d.x.astype(np.float64), d.y.astype(np.float64)
+    lr, mu, wd = 0.1, 0.9, 0.05
+    trained = _net(dims=(3, 5, 1), norm=1.0, seed=4)
+    sl.train_square_loss(trained, x, y, steps=2, lr=lr, momentum=mu, wd=wd)
+    ref = _net(dims=(3, 5, 1), norm=1.0, seed=4)
+    ws, bufs = list(ref.weights), [None, None]
+    for _ in range(2):
+        loss = ((ref(torch.as_tensor(x)) - torch.as_tensor(y)) ** 2).mean()
+        grads = torch.autograd.grad(loss, ws)
+        with torch.no_grad():
+            for i, (w, g) in enumerate(zip(ws, grads)):
+                step = g + wd * w
+                bufs[i] = step if bufs[i] is None else mu * bufs[i] + step
+                w -= lr * bufs[i]
+    for a, b in zip(trained.weights, ref.weights):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-13, atol=1e-15)

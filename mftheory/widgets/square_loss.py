@@ -56,9 +56,9 @@ def rho_ode_curves(depth=4, log10_eps=-4.0, a=1.0, b=1.0, lam=0.0, n_points=200)
     the escape time of Eq. 28. Returns ``(t, rho_unnormalized, rho_normalized, t_half)``."""
     depth = check_positive_int("depth", depth, minimum=2)
     log10_eps = check_real("log10_eps", log10_eps, low=-12.0, high=-0.5)
-    a = check_real("a", a, low=0.0, low_inclusive=False)
-    b = check_real("b", b, low=0.0, low_inclusive=False)
-    lam = check_real("lam", lam, low=0.0)
+    a = check_real("a", a, low=0.01, high=100.0)
+    b = check_real("b", b, low=0.01, high=100.0)
+    lam = check_real("lam", lam, low=0.0, high=100.0)
     n_points = check_positive_int("n_points", n_points, minimum=10)
     eps = 10.0**log10_eps
     if eps >= 0.5 * a / b:
@@ -164,6 +164,14 @@ def draw_training(history, label="", fig=None):
     return fig
 
 
+def _check_dims(dims, X, out):
+    """``dims`` as for HomogeneousMLP, starting at X's width (and ending at ``out``)."""
+    sl.HomogeneousMLP(dims)                      # validates the widths
+    if dims[0] != X.shape[1] or (out is not None and dims[-1] != out):
+        raise ValueError(f"`dims` must start with {X.shape[1]} (the columns of `X`)"
+                         + ("" if out is None else f" and end with {out}") + f", got {dims!r}")
+
+
 def training_explorer(X, y, *, dims=(64, 64, 64, 64, 1)):
     """BN, weight decay, init norm, lr and steps; trains on 'run' (progress bar), then redraws
     with :func:`draw_training`."""
@@ -174,6 +182,7 @@ def training_explorer(X, y, *, dims=(64, 64, 64, 64, 1)):
 
     X = sl._arr("X", X, ndim=2)
     y = sl._labels_pm1("y", y)
+    _check_dims(dims, X, 1)
     bn = w.Checkbox(True, description="BN")
     wd = w.FloatLogSlider(0.01, base=10, min=-4, max=-1, description="wd")
     use_wd = w.Checkbox(True, description="weight decay")
@@ -243,6 +252,7 @@ def draw_collapse(runs, fig=None):
     fig, (ax, bx) = _fig(fig, 2, 10.5, 3.9)
     for i, (key, (t, nc1, _, _)) in enumerate(checked.items()):
         ax.semilogy(t, np.maximum(nc1, 1e-12), "o-", ms=3, color=_COLORS[i], label=key)
+    ax.minorticks_off()
     ax.set(xlabel="step", ylabel="NC1")
     ax.legend(fontsize=8)
     key, (_, _, h, lab) = list(checked.items())[-1]
@@ -265,6 +275,10 @@ def collapse_explorer(X, y, *, dims=(64, 64, 64, 64, 10)):
     from IPython.display import display
 
     X = sl._arr("X", X, ndim=2)
+    y = sl._arr("y", y, ndim=1)
+    _check_dims(dims, X, None)
+    if len(y) != X.shape[0] or np.any(y != np.round(y)) or y.min() < 0 or y.max() >= dims[-1]:
+        raise ValueError(f"`y` must hold one class index 0..{dims[-1] - 1} per row of `X`")
     wd = w.FloatSlider(0.02, min=0.0, max=0.05, step=0.005, description="wd")
     steps = w.IntSlider(800, min=100, max=3000, step=100, description="steps")
     run = w.Button(description="run")
