@@ -75,7 +75,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import optimize, special
 
-from ._validate import check_array, check_choice, check_positive_int, check_real
+from ._validate import (check_array, check_bool, check_choice, check_device, check_positive_int,
+                        check_real)
 
 __all__ = [
     "ACTIVATION_NAMES",
@@ -104,6 +105,10 @@ __all__ = [
 
 ACTIVATION_NAMES = ("linear", "relu", "tanh", "erf", "alpha_relu")
 _ALPHA_RANGE = (0.5, 6.0)           # alpha-ReLU: phi' square integrable needs alpha > 1/2
+_GAMMA_RANGE = (1e-4, 100.0)        # BN scale absorbed into phi
+_BETA_MAX = 100.0                   # |BN shift|
+_B_MAX = 10**7                      # closed forms; the quadrature stops at _B_MAX_QUADRATURE
+_MC_MAX = 5 * 10**8                 # B * n_samples of a Monte Carlo estimate
 _B_MAX_QUADRATURE = 20000
 _N_QUAD = {"accurate": 200, "fast": 40}        # Gauss-Legendre nodes per panel
 
@@ -159,15 +164,15 @@ def _check_phi(act, alpha=1.0, gamma=1.0, beta=0.0) -> _Phi:
     act = check_choice("activation", act, ACTIVATION_NAMES)
     alpha = check_real("alpha", alpha, low=_ALPHA_RANGE[0], high=_ALPHA_RANGE[1],
                        low_inclusive=False)
-    gamma = check_real("gamma", gamma, low=0.0, low_inclusive=False)
-    beta = check_real("beta", beta)
+    gamma = check_real("gamma", gamma, low=_GAMMA_RANGE[0], high=_GAMMA_RANGE[1])
+    beta = check_real("beta", beta, low=-_BETA_MAX, high=_BETA_MAX)
     if act == "alpha_relu" and alpha == 1.0:
         act = "relu"
     return _Phi(act, alpha, gamma, beta)
 
 
 def _check_B(B, *, maximum=None) -> int:
-    B = check_positive_int("B", B, minimum=4)
+    B = check_positive_int("B", B, minimum=4, maximum=_B_MAX)
     if maximum is not None and B > maximum:
         raise ValueError(f"`B` must be an integer <= {maximum} for this activation "
                          f"(sphere quadrature), got {B}")
@@ -202,10 +207,14 @@ def bn_forward(z, eps=0.0):
         raise ValueError(f"`z` must be an array of shape (B,) or (B, N) with B >= 2, "
                          f"got shape {z.shape}")
     eps = check_real("eps", eps, low=0.0)
+    scale = float(np.max(np.abs(z))) if z.size else 0.0
+    if scale > 1e150 or eps > 1e300:
+        raise ValueError(f"`z` must have entries below 1e150 in magnitude (and `eps` <= 1e300) "
+                         f"so that the batch variance is representable, got {scale:.3g}")
     centred = z - z.mean(axis=0)
     var = np.mean(centred**2, axis=0)
     sigma = np.sqrt(var + eps)
-    if np.any(sigma <= 1e-300):
+    if np.any(sigma <= 1e-150):
         raise ValueError("`z` must vary over the batch in every column when eps = 0 "
                          "(a constant column has no batch standard deviation)")
     return centred / sigma, sigma
@@ -324,7 +333,7 @@ def sphere_sample(B, n, seed=0):
     (:math:`\epsilon=0`) for a Gaussian batch with permutation-symmetric covariance.
     """
     B = _check_B(B)
-    n = check_positive_int("n", n)
+    n = check_positive_int("n", n, maximum=max(1, _MC_MAX // B))
     seed = check_positive_int("seed", seed, minimum=0)
     return _sphere_sample(B, n, np.random.default_rng(seed))
 
@@ -470,21 +479,29 @@ def bsb1_mu(act, B, *, alpha=1.0, gamma=1.0, beta=0.0, rule="accurate") -> float
 # --------------------------------------------------------------------------------------
 # The mean-field map: Laplace representation and Monte Carlo
 # --------------------------------------------------------------------------------------
-def _check_sigma(Sigma, B_min=4):
-    S = check_array("Sigma", Sigma, ndim=2)
+def _check_sigma(Sigma, B_min=4, name="Sigma"):
+    S = check_array(name, Sigma, ndim=2)
     B = S.shape[0]
     if S.shape != (B, B) or B < B_min:
-        raise ValueError(f"`Sigma` must be a square (B, B) matrix with B >= {B_min}, "
+        raise ValueError(f"`{name}` must be a square (B, B) matrix with B >= {B_min}, "
                          f"got shape {S.shape}")
-    if not np.allclose(S, S.T, rtol=1e-10, atol=1e-12 * max(1.0, float(np.abs(S).max()))):
-        raise ValueError("`Sigma` must be symmetric")
+    if S.shape[0] > 4096:
+        raise ValueError(f"`{name}` must be at most 4096 x 4096, got shape {S.shape}")
+    top = float(np.abs(S).max())
+    if not 1e-100 < top < 1e100:
+        raise ValueError(f"`{name}` must have its largest entry between 1e-100 and 1e100 in "
+                         f"magnitude (rescale it: the map is scale invariant), got {top:.3g}")
+    S = S / top
+    if not np.allclose(S, S.T, rtol=1e-10, atol=1e-12):
+        raise ValueError(f"`{name}` must be symmetric")
     ev = np.linalg.eigvalsh(S)
     if ev[0] < -1e-10 * max(1.0, ev[-1]):
-        raise ValueError(f"`Sigma` must be positive semi-definite, got an eigenvalue {ev[0]:.3g}")
-    S = (S + S.T) / 2
+        raise ValueError(f"`{name}` must be positive semi-definite, got an eigenvalue "
+                         f"{ev[0] * top:.3g}")
+    S = (S + S.T) / 2 * top
     G = np.eye(B) - 1.0 / B
-    if np.linalg.eigvalsh(G @ S @ G)[-1] <= 1e-12 * max(1.0, ev[-1]):
-        raise ValueError("`Sigma` must vary within the batch (G Sigma G = 0: BN is undefined)")
+    if np.linalg.eigvalsh(G @ S @ G)[-1] <= 1e-12 * max(1e-300, ev[-1] * top):
+        raise ValueError(f"`{name}` must vary within the batch (G Sigma G = 0: BN is undefined)")
     return S, B, G
 
 
@@ -554,8 +571,9 @@ def bn_vmap_mc(act, Sigma, *, n_samples=100_000, seed=0, alpha=1.0, gamma=1.0, b
     """
     p = _check_phi(act, alpha, gamma, beta)
     S, B, G = _check_sigma(Sigma)
-    n = check_positive_int("n_samples", n_samples, minimum=2)
+    n = check_positive_int("n_samples", n_samples, minimum=2, maximum=max(2, _MC_MAX // B))
     seed = check_positive_int("seed", seed, minimum=0)
+    return_se = check_bool("return_se", return_se)
     rng = np.random.default_rng(seed)
     ev, U = np.linalg.eigh(S)
     root = U * np.sqrt(np.clip(ev, 0.0, None))
@@ -591,9 +609,10 @@ def mean_field_iterate(act, Sigma0, steps, *, n_samples=20_000, seed=0, alpha=1.
     symmetry breaking of :math:`\alpha`-ReLU past :func:`alpha_transition`.
     """
     p = _check_phi(act, alpha, gamma, beta)
-    S, B, _ = _check_sigma(Sigma0)
-    steps = check_positive_int("steps", steps)
-    n = check_positive_int("n_samples", n_samples, minimum=2)
+    S, B, _ = _check_sigma(Sigma0, name="Sigma0")
+    steps = check_positive_int("steps", steps, maximum=10_000)
+    n = check_positive_int("n_samples", n_samples, minimum=2,
+                           maximum=max(2, _MC_MAX // (B * steps)))
     seed = check_positive_int("seed", seed, minimum=0)
     out = [S]
     for t in range(steps):
@@ -614,8 +633,10 @@ def relative_diagonal_spread(Sigma) -> float:
     if S.shape[0] != S.shape[1] or S.shape[0] < 2:
         raise ValueError(f"`Sigma` must be a square matrix of size >= 2, got shape {S.shape}")
     d = np.diag(S)
-    if not np.mean(d) > 0:
+    top = float(np.max(np.abs(d)))
+    if not top > 0 or not np.mean(d / top) > 1e-12:
         raise ValueError("`Sigma` must have a positive mean diagonal")
+    d = d / top
     return float(np.var(d) / np.mean(d) ** 2)
 
 
@@ -693,7 +714,8 @@ def forward_eigenvalues(act, B, *, alpha=1.0, gamma=1.0, beta=0.0, method="auto"
     p = _check_phi(act, alpha, gamma, beta)
     B = _check_B(B)
     method = check_choice("method", method, ("auto", "closed", "mc"))
-    n_samples = check_positive_int("n_samples", n_samples, minimum=100)
+    n_samples = check_positive_int("n_samples", n_samples, minimum=100,
+                                   maximum=max(100, _MC_MAX // (4 * B)))
     seed = check_positive_int("seed", seed, minimum=0)
     deg = p.degree
     if method == "closed" and deg is None:
@@ -862,17 +884,11 @@ def _torch_phi(p: _Phi, torch):
 
 def _check_device_dtype(device, dtype):
     torch = _torch()
+    device = check_device("device", device)
     if device is None:
         from .runtime import device as default_device
 
         device = default_device()
-    elif isinstance(device, str):
-        check_choice("device", device, ("cpu", "cuda"))
-        if device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("`device` 'cuda' requested but torch sees no GPU")
-        device = torch.device(device)
-    elif not isinstance(device, torch.device):
-        raise ValueError(f"`device` must be None, 'cpu', 'cuda' or a torch.device, got {device!r}")
     dtype = check_choice("dtype", dtype, ("float32", "float64"))
     return device, getattr(torch, dtype)
 
@@ -915,7 +931,7 @@ def _fit_rate(log_g, window):
     return np.exp(-slopes), float(r2.min())
 
 
-def simulate_bn_mlp(act, B, *, width, depth, n_seeds=1, n_batches=1, seed=0, sigma_w2=1.0,
+def simulate_bn_mlp(act, B, *, width, depth, n_seeds=1, n_batches=2, seed=0, sigma_w2=1.0,
                     eps=0.0, alpha=1.0, gamma=1.0, beta=0.0, window=None, cov_layers=None,
                     device=None, dtype="float32") -> BNSimulation:
     r"""Finite batch-normalized MLPs: per-layer squared gradient norms and batch covariances.
@@ -946,13 +962,16 @@ def simulate_bn_mlp(act, B, *, width, depth, n_seeds=1, n_batches=1, seed=0, sig
     """
     p = _check_phi(act, alpha, gamma, beta)
     B = _check_B(B)
-    width = check_positive_int("width", width)
-    depth = check_positive_int("depth", depth, minimum=4)
-    n_seeds = check_positive_int("n_seeds", n_seeds)
-    n_batches = check_positive_int("n_batches", n_batches)
+    width = check_positive_int("width", width, maximum=100_000)
+    depth = check_positive_int("depth", depth, minimum=4, maximum=10_000)
+    n_seeds = check_positive_int("n_seeds", n_seeds, maximum=10_000)
+    n_batches = check_positive_int("n_batches", n_batches, maximum=10_000)
+    if n_seeds * n_batches < 2:
+        raise ValueError("`n_seeds` * `n_batches` must be at least 2 (the standard error of the "
+                         f"rate needs two estimates), got {n_seeds} * {n_batches}")
     seed = check_positive_int("seed", seed, minimum=0)
-    sw2 = check_real("sigma_w2", sigma_w2, low=0.0, low_inclusive=False)
-    eps = check_real("eps", eps, low=0.0)
+    sw2 = check_real("sigma_w2", sigma_w2, low=1e-6, high=1e6)
+    eps = check_real("eps", eps, low=0.0, high=1e6)
     if window is None:
         window = (max(1, depth // 5), depth - depth // 10)
     if (not isinstance(window, (tuple, list)) or len(window) != 2):
@@ -1009,7 +1028,7 @@ def simulate_bn_mlp(act, B, *, width, depth, n_seeds=1, n_batches=1, seed=0, sig
                 log_scale += 2 * np.log(gn.reshape(k).to(torch.float64).cpu().numpy())
             del Ws, zhats, sigmas
     log_g = log_g.reshape(n_seeds * k, depth)
-    if not np.all(np.isfinite(log_g[:, lo - 1:hi])):
+    if not np.all(np.isfinite(log_g[:, lo - 1:hi])) or not torch.all(torch.isfinite(cov)):
         raise ValueError("the gradient vanished exactly in the fitted window (a dead network);"
                          " use another activation, width or window")
     log_g -= log_g[:, -1:]
@@ -1072,12 +1091,12 @@ def train_bn_mlp(data, *, act="relu", depth, B, width=128, steps=400, lr=0.02, e
     Deterministic on the CPU for a given seed.
     """
     act = check_choice("activation", act, ("relu", "tanh", "linear"))
-    depth = check_positive_int("depth", depth)
+    depth = check_positive_int("depth", depth, maximum=10_000)
     B = _check_B(B)
-    width = check_positive_int("width", width)
-    steps = check_positive_int("steps", steps)
-    lr = check_real("lr", lr, low=0.0, low_inclusive=False)
-    eps = check_real("eps", eps, low=0.0)
+    width = check_positive_int("width", width, maximum=100_000)
+    steps = check_positive_int("steps", steps, maximum=10**7)
+    lr = check_real("lr", lr, low=0.0, high=1e3, low_inclusive=False)
+    eps = check_real("eps", eps, low=0.0, high=1e6)
     seed = check_positive_int("seed", seed, minimum=0)
     try:
         xtr, ytr = _check_data(data.train.x, data.train.y, "train")
@@ -1125,12 +1144,12 @@ def sgd_step_profile(data, *, depth=50, width=256, B=64, lr=0.1, steps=1, eps=1e
     (:math:`\|\partial L/\partial W^l\|`), row ``t`` measured on the same fixed batch after
     ``t`` steps of plain SGD (each step on a fresh batch of size ``B``).
     """
-    depth = check_positive_int("depth", depth, minimum=2)
-    width = check_positive_int("width", width)
+    depth = check_positive_int("depth", depth, minimum=2, maximum=10_000)
+    width = check_positive_int("width", width, maximum=100_000)
     B = _check_B(B)
-    lr = check_real("lr", lr, low=0.0, low_inclusive=False)
-    steps = check_positive_int("steps", steps)
-    eps = check_real("eps", eps, low=0.0)
+    lr = check_real("lr", lr, low=0.0, high=1e3, low_inclusive=False)
+    steps = check_positive_int("steps", steps, maximum=10_000)
+    eps = check_real("eps", eps, low=0.0, high=1e6)
     seed = check_positive_int("seed", seed, minimum=0)
     try:
         xtr, ytr = _check_data(data.train.x, data.train.y, "train")
@@ -1177,4 +1196,7 @@ def sgd_step_profile(data, *, depth=50, width=256, B=64, lr=0.1, steps=1, eps=1e
         measure(t)
     for h in hooks:
         h.remove()
+    if not all(np.all(np.isfinite(v)) for v in out.values()):
+        raise ValueError(f"the training diverged (non-finite norms) with lr = {lr:g}; "
+                         "use a smaller `lr`")
     return out

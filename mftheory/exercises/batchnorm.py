@@ -29,12 +29,20 @@ __all__ = [
 ]
 
 
-def _as_float(x):
-    if isinstance(x, (bool, str, bytes)):
+def _as_array(x):
+    """``x`` as a float array, or None for anything that is not plainly numbers (strings,
+    booleans, tensors, objects whose conversion fails in any way)."""
+    if isinstance(x, (bool, np.bool_, str, bytes)) or type(x).__module__.startswith("torch"):
         return None
     try:
-        arr = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
+        return np.asarray(x, dtype=float)
+    except Exception:                       # the student's object: report, never raise
+        return None
+
+
+def _as_float(x):
+    arr = _as_array(x)
+    if arr is None:
         return None
     if arr.ndim != 0 or not np.isfinite(arr):
         return None
@@ -53,13 +61,18 @@ def _verdict(name, answer, expected, rtol, hint=""):
     """A Feedback that reveals neither the expected value nor the exact error of a wrong
     answer (only a coarse band and the direction); ``relative_error`` is set when correct."""
     a = np.asarray(expected, dtype=float)
-    try:
-        v = np.asarray(answer, dtype=float)
-    except (TypeError, ValueError):
-        return Feedback(False, f"{name}: expected a number, got {answer!r}.", answer)
-    if isinstance(answer, (bool, str, bytes)) or v.shape != a.shape:
+    v = _as_array(answer)
+    if isinstance(answer, (list, tuple)) and a.ndim == 1 and len(answer) == a.size:
+        parts = [_as_array(x) for x in answer]
+        v = None if any(x is None or x.ndim != 0 for x in parts) else np.array(
+            [float(x) for x in parts])
+    if v is None or v.shape != a.shape:
         what = "a number" if a.ndim == 0 else f"{a.size} numbers"
-        return Feedback(False, f"{name}: expected {what}, got {answer!r}.", answer)
+        try:
+            shown = repr(answer)[:60]
+        except Exception:
+            shown = f"an object of type {type(answer).__name__}"
+        return Feedback(False, f"{name}: expected {what}, got {shown}.", answer)
     if not np.all(np.isfinite(v)):
         return Feedback(False, f"{name}: your answer contains inf or nan.", answer)
     err = np.abs(v - a) / np.abs(a)
