@@ -62,6 +62,20 @@ def _check_fig(fig):
     return fig
 
 
+def _log_axes(ax, x):
+    """Log scale without minor ticks and with at most 6 major ones: drawing the ticks of log
+    axes dominates the redraw time otherwise."""
+    from matplotlib.ticker import LogLocator, NullLocator
+
+    if x and ax.get_xscale() != "log":
+        ax.set_xscale("log")
+    if ax.get_yscale() != "log":
+        ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis) if x else (ax.yaxis,):
+        axis.set_major_locator(LogLocator(numticks=6))
+        axis.set_minor_locator(NullLocator())
+
+
 def _setting(depth, width, sigma_w2, sigma_b2):
     depth = check_positive_int("depth", depth, minimum=2)
     if depth > 50:
@@ -98,13 +112,13 @@ def draw_lambda_gamma(depth=4, width=1000, sigma_w2=2.0, sigma_b2=0.5, variant="
     ax.axvline(g_c, color="#777777", ls=":", lw=1)
     ax.plot([g_c], [van], "o", color=PALETTE[_VARIANT_STYLE[variant][0]], ms=6)
     for a in (ax, bx):
-        a.set_xscale("log")
-        a.set_yscale("log")
+        _log_axes(a, x=True)
         a.set_xlabel(r"BN scale $\gamma$")
     ax.set_ylabel(r"$\bar\lambda_{\max}$ (mean field)")
-    bx.set_ylabel(rf"$\eta_*=2(1+\mu)/\bar\lambda_{{\max}}$, $\mu={mu:g}$")
-    ax.set_title(rf"$\gamma_c={g_c:.3f}$; vanilla $\bar\lambda_{{\max}}={van:.5g}$")
-    bx.set_title(f"L = {depth}, N = {width}, " + rf"$\sigma_w^2={sw2:g}$, $\sigma_b^2={sb2:g}$")
+    bx.set_ylabel(r"$\eta_*=2(1+\mu)/\bar\lambda_{\max}$")
+    # plain text (no mathtext) in the strings that change with the sliders: faster redraws
+    ax.set_title(f"γc = {g_c:.3f};  vanilla λmax = {van:.5g}")
+    bx.set_title(f"L = {depth}, N = {width}, σw² = {sw2:g}, σb² = {sb2:g}, μ = {mu:g}")
     ax.legend(fontsize=7.5, loc="upper left")
     return fig
 
@@ -136,13 +150,13 @@ def draw_layers(depth=4, width=1000, sigma_w2=2.0, sigma_b2=0.5, gamma=1.0, vari
     floor = 1e-3 * max(van.max(), bn.max())
     ax.bar(layers - 0.2, np.maximum(van, floor), 0.4, color=PALETTE["blue"], label="vanilla")
     ax.bar(layers + 0.2, np.maximum(bn, floor), 0.4, color=PALETTE[_VARIANT_STYLE[variant][0]],
-           label=_VARIANT_STYLE[variant][1] + rf", $\gamma={gamma:g}$")
-    ax.set_yscale("log")
+           label=_VARIANT_STYLE[variant][1] + f", γ = {gamma:g}")
+    _log_axes(ax, x=False)
     ax.set_ylim(floor, 3 * max(van.max(), bn.max()))
     ax.set_xticks(layers)
     ax.set_xlabel("layer $l$")
     ax.set_ylabel("$f_l$")
-    ax.set_title(rf"sums: vanilla {van.sum():.4g}, BN {bn.sum():.4g} (bars at the floor are 0)",
+    ax.set_title(f"sums: vanilla {van.sum():.4g}, BN {bn.sum():.4g} (bars at the floor are 0)",
                  fontsize=9.5)
     ax.legend(fontsize=8, loc="upper left")
     return fig
@@ -211,7 +225,7 @@ def draw_empirical(data=None, fig=None):
     ax.set_xticks(layers)
     ax.set_xlabel("layer $l$")
     ax.set_ylabel("per-layer bound")
-    ax.set_title(f"mode '{data['mode']}', " + rf"$\gamma={data['gamma']:g}$, "
+    ax.set_title(f"mode '{data['mode']}', γ = {data['gamma']:g}, "
                  f"N = {data['width']}, m = {data['m']}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
     return fig
@@ -291,7 +305,7 @@ def draw_lr(ratio=1.2, momentum=0.0, fig=None):
                                                                 else ""))
         bx.plot(t, run.mean_residual, color=PALETTE[col], label=label)
     for a in (ax, bx):
-        a.set_yscale("log")
+        _log_axes(a, x=False)
         a.set_xlabel("step $t$")
         a.set_xlim(0, _LR_SETTING["steps"])
     top = 1e3 * max(real.loss[0], 1e-12)
@@ -299,8 +313,7 @@ def draw_lr(ratio=1.2, momentum=0.0, fig=None):
     bx.set_ylim(top=1e3 * max(real.mean_residual[0], 1e-12))
     ax.set_ylabel("loss")
     bx.set_ylabel("batch-mean residual")
-    ax.set_title(rf"$\eta={ratio:g}\,\eta_*$, $\mu={momentum:g}$, "
-                 rf"$\lambda_{{\max}}={lam:.3g}$", fontsize=10)
+    ax.set_title(f"η = {ratio:g} η*,  μ = {momentum:g},  λmax = {lam:.3g}", fontsize=10)
     bx.set_title("the top Fisher mode", fontsize=10)
     ax.legend(fontsize=8)
     return fig
@@ -332,15 +345,21 @@ def _radius_grid():
 
 def draw_heavy_ball(eta_lambda=3.2, momentum=0.7, fig=None):
     r"""Left: the spectral radius of heavy ball on one mode over :math:`(\eta\lambda,\mu)` with
-    the boundary :math:`\eta\lambda=2(1+\mu)` and the current point. Right: the two roots of
+    the boundary :math:`\eta\lambda=2(1+\mu)` of the region where it is below 1, and the
+    current point. Right: the two roots of
     :math:`z^2-(1+\mu-\eta\lambda)z+\mu` and the unit circle."""
     x = check_real("eta_lambda", eta_lambda, low=0.0, high=4.5)
     mu = check_real("momentum", momentum, low=0.0, high=0.98)
     fig, (ax, bx) = reusable_figure(_check_fig(fig), 2, 10.0, 3.9, bottom=0.15, top=0.86)
     R = _radius_grid()
-    ax.imshow(np.minimum(R, 1.5), origin="lower", aspect="auto", cmap="viridis",
-              extent=(_X_GRID[0], _X_GRID[-1], _MU_GRID[0], _MU_GRID[-1]), vmin=0, vmax=1.5)
-    ax.contour(_X_GRID, _MU_GRID, R, levels=[1.0], colors="white", linewidths=1.2)
+    img = getattr(fig, "_fisher_radius_image", None)
+    if img is None or img.axes is not None:
+        img = ax.imshow(np.minimum(R, 1.5), origin="lower", aspect="auto", cmap="viridis",
+                        extent=(_X_GRID[0], _X_GRID[-1], _MU_GRID[0], _MU_GRID[-1]), vmin=0,
+                        vmax=1.5, interpolation="nearest")
+        fig._fisher_radius_image = img      # reused: re-rendering a new image is slow
+    else:
+        ax.add_image(img)
     ax.grid(False)
     mus = np.array([0.0, 0.98])
     ax.plot(2 * (1 + mus), mus, color=PALETTE["vermillion"], ls="--", lw=1.2,
@@ -350,7 +369,7 @@ def draw_heavy_ball(eta_lambda=3.2, momentum=0.7, fig=None):
     ax.set_ylim(_MU_GRID[0], _MU_GRID[-1])
     ax.set_xlabel(r"$\eta\lambda$")
     ax.set_ylabel(r"momentum $\mu$")
-    ax.set_title("spectral radius (white line: 1)", fontsize=10)
+    ax.set_title("spectral radius (yellow: 1.5 and above)", fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
     roots = np.roots([1.0, -(1 + mu - x), mu])
     t = np.linspace(0, 2 * math.pi, 200)
@@ -360,10 +379,9 @@ def draw_heavy_ball(eta_lambda=3.2, momentum=0.7, fig=None):
     bx.plot(roots.real, roots.imag, "o", color=col, ms=7)
     bx.set_xlim(-2.2, 1.4)
     bx.set_ylim(-1.3, 1.3)
-    bx.set_aspect("equal", adjustable="box")
     bx.set_xlabel("Re z")
     bx.set_ylabel("Im z")
-    bx.set_title(rf"roots at $\eta\lambda={x:.2f}$, $\mu={mu:.2f}$: radius {r:.3f}",
+    bx.set_title(f"roots at ηλ = {x:.2f}, μ = {mu:.2f}: radius {r:.3f}",
                  fontsize=10)
     return fig
 
