@@ -57,7 +57,7 @@ __all__ = [
     "cosine_sum", "cosine_sum_minimum",
     "saddle", "escape_iterations", "predicted_escape_iteration",
     "double_well", "double_well_stationary_points", "double_well_limits",
-    "shallow_relu_teacher", "train_shallow_relu",
+    "shallow_relu_teacher", "train_shallow_relu", "ShallowReluRuns", "shallow_relu_runs",
     "mlp_init", "mlp_loss_and_backprop", "finite_difference_gradient",
     "valley", "sat_satisfiable", "sat_qp_minimum",
 ]
@@ -595,6 +595,60 @@ def shallow_relu_teacher(x):
     x = check_array("x", x, low=-1e300, high=1e300)      # |x| <= 1e300: no inf - inf
     r = lambda z: np.maximum(z, 0.0)  # noqa: E731
     return r(x + 0.5) - 2 * r(x) + 2 * r(x - 0.5)
+
+
+class ShallowReluRuns(NamedTuple):
+    """Final state of :func:`shallow_relu_runs`: per run the loss, the gradient norm, the kink
+    positions :math:`-b_j/w_j` (``nan`` for :math:`w_j=0`), and how many units are active on
+    at least one data point; and the parameters, shapes (R, n) for a, w, b and (R,) for c."""
+
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    kinks: np.ndarray
+    n_active: np.ndarray
+    a: np.ndarray
+    w: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+
+
+def shallow_relu_runs(width, n_runs, *, n_steps=5000, lr=0.05, n_points=101, seed=0):
+    r"""Like :func:`train_shallow_relu`, returning the final state of every run.
+
+    The gradient norm is that of the full parameter vector :math:`(a, w, b, c)` at the final
+    point (ReLU' taken as 0 at 0). A run is *stationary* when it is below, e.g., :math:`10^{-6}`:
+    gradient descent then no longer moves it, whatever its loss.
+    """
+    n = check_positive_int("width", width)
+    R = check_positive_int("n_runs", n_runs)
+    n_steps = check_positive_int("n_steps", n_steps, minimum=0)
+    lr = check_real("lr", lr, low=0.0, low_inclusive=False)
+    P = check_positive_int("n_points", n_points, minimum=2)
+    rng = np.random.default_rng(check_positive_int("seed", seed, minimum=0))
+    x = np.linspace(-1, 1, P)
+    y = shallow_relu_teacher(x)
+    w = rng.normal(0, 1, (R, n, 1))
+    b = rng.normal(0, 0.5, (R, n, 1))
+    a = rng.normal(0, 1 / math.sqrt(n), (R, n, 1))
+    c = np.zeros((R, 1))
+    for step in range(n_steps + 1):
+        pre = w * x + b                                    # (R, n, P)
+        h = np.maximum(pre, 0.0)
+        r = np.sum(a * h, axis=1) + c - y                 # residual (R, P)
+        loss = 0.5 * np.mean(r * r, axis=1)
+        dpre = (pre > 0) * a * r[:, None, :] / P           # dL/dpre
+        ga = np.sum(h * r[:, None, :], axis=2, keepdims=True) / P
+        gw = np.sum(dpre * x, axis=2, keepdims=True)
+        gb = np.sum(dpre, axis=2, keepdims=True)
+        gc = np.mean(r, axis=1, keepdims=True)
+        if step == n_steps:
+            break
+        a, w, b, c = a - lr * ga, w - lr * gw, b - lr * gb, c - lr * gc
+    gnorm = np.sqrt(np.sum(ga ** 2 + gw ** 2 + gb ** 2, axis=(1, 2)) + gc[:, 0] ** 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kinks = np.where(w[..., 0] != 0, -b[..., 0] / w[..., 0], np.nan)
+    active = np.sum(np.any(pre > 0, axis=2), axis=1)
+    return ShallowReluRuns(loss, gnorm, kinks, active, a[..., 0], w[..., 0], b[..., 0], c[:, 0])
 
 
 def train_shallow_relu(width, n_runs, *, n_steps=5000, lr=0.05, n_points=101, seed=0):

@@ -297,3 +297,24 @@ def test_sat_rejects_bad_input(clauses, n):
         optim.sat_satisfiable(clauses, n)
     with pytest.raises(ValueError):
         optim.sat_qp_minimum(clauses, n)
+
+
+def test_shallow_relu_runs_state_and_gradient_norm():
+    runs = optim.shallow_relu_runs(3, 4, n_steps=50, lr=0.2, seed=2)
+    np.testing.assert_array_equal(runs.loss, optim.train_shallow_relu(3, 4, n_steps=50, lr=0.2,
+                                                                      seed=2))
+    x = np.linspace(-1, 1, 101)
+    y = optim.shallow_relu_teacher(x)
+
+    def loss(p):
+        a, w, b, c = p[:3], p[3:6], p[6:9], p[9]
+        out = np.maximum(w[:, None] * x + b[:, None], 0).T @ a + c
+        return 0.5 * np.mean((out - y) ** 2)
+
+    for i in range(4):
+        p = np.concatenate([runs.a[i], runs.w[i], runs.b[i], [runs.c[i]]])
+        assert loss(p) == pytest.approx(runs.loss[i], rel=1e-12)
+        g = optim.finite_difference_gradient(loss, p, h=1e-7)
+        assert np.linalg.norm(g) == pytest.approx(runs.grad_norm[i], rel=1e-5)
+        np.testing.assert_allclose(runs.kinks[i], -runs.b[i] / runs.w[i])
+    assert np.all((runs.n_active >= 0) & (runs.n_active <= 3))
