@@ -70,7 +70,7 @@ def _describe(x) -> str:
             return f"{_short_repr(x.item())} (a 0-d {x.dtype} array)"
         return f"an array of shape {x.shape} and dtype {x.dtype}"
     if isinstance(x, (bool, np.bool_)):
-        return f"the boolean {x!r}"
+        return f"the boolean {bool(x)!r}"
     if isinstance(x, (str, bytes, numbers.Number)) or x is None:
         return _short_repr(x)
     if isinstance(x, (list, tuple)):
@@ -131,7 +131,8 @@ def check_array(name: str, x, *, low=None, high=None, low_inclusive=True, high_i
         raise ValueError(f"`{name}` must be a real number or a NumPy array of real numbers, got "
                          f"{_describe(x)}{_TENSOR_HINT}")
     if x is None or isinstance(x, (str, bytes, bool, np.bool_)):
-        kind = "b" if isinstance(x, (bool, np.bool_)) else None
+        kind = ("b" if isinstance(x, (bool, np.bool_)) else
+                "U" if isinstance(x, (str, bytes)) else None)
         arr = None
     else:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import optim
+from .._validate import check_bool, check_positive_int, check_real
 from ..plotting import PALETTE
 from ._base import explorer, reusable_figure
 
@@ -26,8 +27,14 @@ def draw_quadratic(log10_kappa=2.0, alpha_factor=1.0, beta=0.5, polyak=True, n_s
     """Contours with GD/HB paths, error vs n with rho^n lines, and the (alpha, beta) stability map.
 
     ``polyak=True`` uses Polyak's optimal (alpha, beta) (GD then uses 2/(mu+L)); otherwise GD and
-    HB use alpha = alpha_factor * 2/(mu+L) and the given beta.
+    HB use alpha = alpha_factor * 2/(mu+L) and the given beta. Accepted: ``log10_kappa`` in
+    [0, 8], ``alpha_factor`` > 0, ``beta`` in [0, 1), ``n_steps`` in 1..100000.
     """
+    log10_kappa = check_real("log10_kappa", log10_kappa, low=0.0, high=8.0)
+    alpha_factor = check_real("alpha_factor", alpha_factor, low=0.0, low_inclusive=False)
+    beta = check_real("beta", beta, low=0.0, high=1.0, high_inclusive=False)
+    polyak = check_bool("polyak", polyak)
+    n_steps = check_positive_int("n_steps", n_steps, maximum=100_000)
     kappa = 10.0 ** log10_kappa
     if polyak:
         a_gd, _ = optim.gd_optimal_step(1.0, kappa)
@@ -87,7 +94,13 @@ def draw_saddle(log10_y0=-6.0, alpha=0.1, n_steps=None, fig=None):
 
     ``n_steps=None`` runs long enough to show the escape (the observed escape iteration plus
     a quarter, at least 100 steps): over the sliders' range escape takes up to 1717 steps.
+    Accepted: ``log10_y0`` in [-300, 0), ``alpha`` in (0, 1), ``n_steps`` None or 1..100000.
     """
+    log10_y0 = check_real("log10_y0", log10_y0, low=-300.0, high=0.0, high_inclusive=False)
+    alpha = check_real("alpha", alpha, low=0.0, high=1.0, low_inclusive=False,
+                       high_inclusive=False)
+    if n_steps is not None:
+        n_steps = check_positive_int("n_steps", n_steps, maximum=100_000)
     y0 = 10.0 ** log10_y0
     if n_steps is None:
         n_steps = max(100, int(1.25 * optim.escape_iterations(y0, alpha)) + 10)
@@ -130,8 +143,10 @@ def draw_descent(alpha_M=1.0, n_steps=60, fig=None):
 
     Left: L(W_n) - min L (markers) and the descent-lemma guarantee L(W_n) - c|grad|^2 for the next
     value (line). Right: the gaps of :func:`mftheory.optim.sufficient_decrease_gaps` (<= 0 when the
-    lemma applies, i.e. alpha_M < 2).
+    lemma applies, i.e. alpha_M < 2). Accepted: ``alpha_M`` in (0, 10], ``n_steps`` 1..100000.
     """
+    alpha_M = check_real("alpha_M", alpha_M, low=0.0, high=10.0, low_inclusive=False)
+    n_steps = check_positive_int("n_steps", n_steps, maximum=100_000)
     M = 4.0
     alpha = alpha_M / M
     c = optim.descent_constant(alpha, M)
@@ -168,7 +183,12 @@ def descent_explorer():
 
 
 def draw_double_well(alpha=0.05, tilt=0.3, fig=None):
-    """Basin map of GD on (w^2 - 1)^2 + tilt w: the limit reached from each start w0."""
+    """Basin map of GD on (w^2 - 1)^2 + tilt w: the limit reached from each start w0.
+
+    Accepted: ``alpha`` > 0 and ``tilt`` finite reals (as :func:`mftheory.optim.double_well_limits`).
+    """
+    alpha = check_real("alpha", alpha, low=0.0, low_inclusive=False)
+    tilt = check_real("tilt", tilt)
     w0 = np.linspace(-2.0, 2.0, 401)
     lim = optim.double_well_limits(w0, alpha, 1000, tilt)
     pts = optim.double_well_stationary_points(tilt)
