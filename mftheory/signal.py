@@ -54,7 +54,7 @@ import numpy as np
 from scipy import interpolate, optimize, special, stats
 
 from . import gaussian
-from ._validate import check_array, check_positive_int, check_real
+from ._validate import check_array, check_bool, check_positive_int, check_real
 
 __all__ = [
     "FixedPoint",
@@ -644,6 +644,7 @@ def phase_diagram(act: str, sigma_w2_grid, sigma_b2_grid, *, correlations: bool 
         Also compute :math:`c^*` and :math:`\xi_c` (slower: a 2D problem per chaotic point).
     """
     act = gaussian.check_activation(act)
+    correlations = check_bool("correlations", correlations)
     w = check_array("sigma_w2_grid", sigma_w2_grid, low=0.0, low_inclusive=False, ndim=1)
     b = check_array("sigma_b2_grid", sigma_b2_grid, low=0.0, ndim=1)
     if w.size == 0 or b.size == 0:

@@ -175,11 +175,14 @@ SW2_GRID = np.round(np.linspace(*SIGMA_W2_RANGE, 181), 10)    # step 0.025
 SB2_GRID = np.round(np.linspace(*SIGMA_B2_RANGE, 41), 10)     # step 0.025 (the slider's step)
 
 
-@lru_cache(maxsize=None)
 def phase_grid(act: str) -> signal.PhaseDiagram:
     r""":func:`mftheory.signal.phase_diagram` on :math:`\sigma_w^2\in[0.5,5]\times\sigma_b^2\in[0,1]`
     (181 x 41 points, steps 0.025), computed once per activation and cached."""
-    act = gaussian.check_activation(act)
+    return _phase_grid(gaussian.check_activation(act))     # checked before the (hashing) cache
+
+
+@lru_cache(maxsize=None)
+def _phase_grid(act):
     return signal.phase_diagram(act, SW2_GRID, SB2_GRID, correlations=True)
 
 
