@@ -388,3 +388,21 @@ def test_specific_bad_input():
         T.relu_identity_weights(np.vstack([T.hypercube_Q(2)] * 2), 2)
     with pytest.raises(ValueError, match="sum to 1"):
         T.conditional_matrix([0, 1], [0, 1], [0.5, 0.6], 2, 2)
+
+
+def test_toys_reject_bad_input():
+    with pytest.raises(ValueError, match="diverged"):
+        T.energy_run("none", eta=50.0, steps=200)
+    for kw in ({"length": 7}, {"steps": 0}, {"lr": -0.1}, {"device": "tpu"}, {"device": 3},
+               {"teacher_width": None}, {"length": 10**6}):
+        with pytest.raises(ValueError):
+            T.specialization_run(**kw)
+    with pytest.raises(ValueError):
+        T.spurious_epsilon(10, 10**9)
+
+
+def test_specialization_run_small():
+    run = T.specialization_run(length=12, steps=60, batch=32, seed=1)
+    assert run.corr_init.shape == (2 * run.n_fields, 6 * run.n_fields)
+    assert np.all(np.abs(run.corr_final) <= 1 + 1e-12)
+    assert run.losses[-1] < run.losses[0]

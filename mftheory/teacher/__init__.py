@@ -61,7 +61,8 @@ __all__ = [
     "disentangled_activation", "disentangled_gradient", "activation_deviation",
     "gradient_deviation", "off_block_max", "disentangle_example",
     # experiments
-    "spurious_epsilon", "spurious_mean_abs", "spurious_win_probability", "energy_run", "specialization_run",
+    "spurious_epsilon", "spurious_mean_abs", "spurious_win_probability", "energy_run",
+    "specialization_run",
 ]
 
 # Result types and constants, importable but not part of __all__ (they are not functions).

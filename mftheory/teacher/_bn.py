@@ -21,6 +21,12 @@ def _vectors(f, g=None, weights=None):
     return f, g, p
 
 
+def _finite(name, x):
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"the {name} overflows in float64; rescale the inputs")
+    return x
+
+
 def _stats(f, p, eps):
     mu = p @ f
     fhat = f - mu
@@ -37,8 +43,9 @@ def batchnorm_forward(f, c1=1.0, c0=0.0, eps=0.0, weights=None):
     c0 = check_real("c0", c0)
     eps = check_real("eps", eps, low=0.0)
     f, _, p = _vectors(f, None, weights)
-    fhat, var = _stats(f, p, eps)
-    return c1 * fhat / np.sqrt(var + eps) + c0
+    with np.errstate(over="ignore", invalid="ignore"):
+        fhat, var = _stats(f, p, eps)
+        return _finite("BN output", c1 * fhat / np.sqrt(var + eps) + c0)
 
 
 def batchnorm_backward(f, g, eps=0.0, *, c1=1.0, weights=None):
@@ -60,9 +67,11 @@ def batchnorm_backward(f, g, eps=0.0, *, c1=1.0, weights=None):
     eps = check_real("eps", eps, low=0.0)
     c1 = check_real("c1", c1)
     f, g, p = _vectors(f, g, weights)
-    fhat, var = _stats(f, p, eps)
-    s2 = var + eps
-    return c1 / np.sqrt(s2) * (g - (p @ g) - fhat * (p @ (fhat * g)) / s2)
+    with np.errstate(over="ignore", invalid="ignore"):
+        fhat, var = _stats(f, p, eps)
+        s2 = var + eps
+        out = c1 / np.sqrt(s2) * (g - (p @ g) - fhat * (p @ (fhat * g)) / s2)
+    return _finite("BN gradient", out)
 
 
 def batchnorm_projector(f, weights=None):
@@ -75,8 +84,9 @@ def batchnorm_projector(f, weights=None):
     but not symmetric. Its transpose acts on unnormalized gradients :math:`\Lambda g`.
     """
     f, _, p = _vectors(f, None, weights)
-    fhat, var = _stats(f, p, 0.0)
-    ft = fhat / np.sqrt(var)
+    with np.errstate(over="ignore", invalid="ignore"):
+        fhat, var = _stats(f, p, 0.0)
+        ft = _finite("normalized f", fhat / np.sqrt(var))
     n = f.size
     return np.eye(n) - np.outer(np.ones(n), p) - np.outer(ft, ft * p)
 
@@ -87,7 +97,14 @@ def ioffe_szegedy_backward(f, g, c1=1.0, eps=0.0):
     \partial y`, :math:`\gamma=c_1`."""
     c1 = check_real("c1", c1)
     eps = check_real("eps", eps, low=0.0)
+    if g is None:
+        raise ValueError("`g` must be a real array, got None")
     x, dy, _ = _vectors(f, g, None)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _ioffe(x, dy, c1, eps)
+
+
+def _ioffe(x, dy, c1, eps):
     _stats(x, np.full(x.size, 1.0 / x.size), eps)
     m = x.size
     mu = x.mean()
@@ -97,4 +114,6 @@ def ioffe_szegedy_backward(f, g, c1=1.0, eps=0.0):
     dvar = np.sum(dxhat * (x - mu)) * (-0.5) * (var + eps) ** -1.5
     dmu = np.sum(dxhat * (-1.0 / np.sqrt(var + eps))) + dvar * np.sum(-2.0 * (x - mu)) / m
     dx = dxhat / np.sqrt(var + eps) + dvar * 2.0 * (x - mu) / m + dmu / m
-    return dx, float(np.sum(dy * xhat)), float(np.sum(dy))
+    out = (dx, float(np.sum(dy * xhat)), float(np.sum(dy)))
+    _finite("BN gradient", np.concatenate([dx, out[1:]]))
+    return out

@@ -81,7 +81,8 @@ def activation_deviation(F):
 
 def gradient_deviation(G, marginals):
     r"""How far the columns of ``G`` are from Definition 4: the largest entry of
-    :math:`G_{:j}-\mathbf p_1\otimes\cdots\otimes\tilde{\mathbf g}_j\otimes\cdots\otimes\mathbf p_n`,
+    :math:`G_{:j}-\mathbf p_1\otimes\cdots\otimes\tilde{\mathbf g}_j\otimes\cdots
+    \otimes\mathbf p_n`,
     with :math:`\tilde{\mathbf g}_j` the column summed over the other factors."""
     G, n = _columns("G", G)
     p = _marginals(marginals, n)
@@ -141,7 +142,7 @@ def disentangle_example(coupling=1.0, w_prime=0.7, centred=True, seed=0):
     :math:`\mathbf 1^T\tilde{\mathbf g}_j=0` (as batch normalization does, Theorem 5).
     """
     coupling = check_real("coupling", coupling, low=0.0, high=1.0)
-    w_prime = check_real("w_prime", w_prime)
+    w_prime = check_real("w_prime", w_prime, low=-1e3, high=1e3)
     centred = as_bool("centred", centred)
     rng = np.random.default_rng(as_seed(seed))
     q = rng.dirichlet(np.ones(2), size=2)

@@ -21,6 +21,8 @@ def spurious_epsilon(n, trials, seed=0):
     (probability :math:`2^{-n}`) gives :math:`\epsilon=0`."""
     n = check_positive_int("n", n)
     trials = check_positive_int("trials", trials)
+    if trials > 10**7 or n > 10**12:
+        raise ValueError(f"`trials` must be at most 1e7 and `n` at most 1e12, got {trials}, {n}")
     rng = np.random.default_rng(as_seed(seed))
     n1 = rng.binomial(n, 0.5, size=trials)
     k = rng.binomial(n1, 0.5)
@@ -77,11 +79,15 @@ def energy_run(order="lin-bn-relu", eta=0.05, steps=2000, seed=0, n_samples=64,
     eta = check_real("eta", eta, low=0.0, low_inclusive=False)
     steps = check_positive_int("steps", steps)
     n_samples = check_positive_int("n_samples", n_samples, minimum=4)
-    c1 = check_real("c1", c1)
-    c0 = check_real("c0", c0)
+    if steps > 10**5 or n_samples > 10**5:
+        raise ValueError(f"`steps` and `n_samples` must be at most 1e5, got {steps}, {n_samples}")
+    c1 = check_real("c1", c1, low=-100.0, high=100.0)
+    c0 = check_real("c0", c0, low=-100.0, high=100.0)
     if (not isinstance(sizes, tuple) or len(sizes) != 3):
         raise ValueError(f"`sizes` must be a tuple (d_in, hidden, d_out), got {sizes!r}")
     d_in, h, d_out = (check_positive_int("sizes", s) for s in sizes)
+    if max(d_in, h, d_out) > 10**4:
+        raise ValueError(f"`sizes` must be at most 1e4 each, got {sizes}")
     rng = np.random.default_rng(as_seed(seed))
     X = rng.standard_normal((n_samples, d_in))
     Y = np.eye(d_out)[rng.integers(0, d_out, n_samples)]
@@ -90,15 +96,22 @@ def energy_run(order="lin-bn-relu", eta=0.05, steps=2000, seed=0, n_samples=64,
     energies = [np.sum(W1**2, axis=1)]
     losses, ident, inc = [], 0.0, 0.0
     for t in range(steps + 1):
-        loss, dW1, dW2 = _energy_grads(order, X, Y, W1, W2, c1, c0)
+        with np.errstate(all="ignore"):
+            loss, dW1, dW2 = _energy_grads(order, X, Y, W1, W2, c1, c0)
+        if not (np.isfinite(loss) and np.all(np.isfinite(dW1)) and np.all(np.isfinite(dW2))):
+            raise ValueError("gradient descent diverged (or a BN input became constant) at "
+                             f"step {t}; use a smaller `eta`")
         losses.append(loss)
         if t == steps:
             break
         ident = max(ident, float(np.max(np.abs(np.sum(W1 * dW1, axis=1)))))
         new = W1 + eta * dW1
-        e_new = np.sum(new**2, axis=1)
-        if order != "none":
+        with np.errstate(all="ignore"):
+            e_new = np.sum(new**2, axis=1)
             pred = energies[-1] + eta**2 * np.sum(dW1**2, axis=1)
+        if not np.all(np.isfinite(e_new)) or not np.all(np.isfinite(pred)):
+            raise ValueError(f"gradient descent diverged at step {t}; use a smaller `eta`")
+        if order != "none":
             inc = max(inc, float(np.max(np.abs(e_new - pred))))
         W1, W2 = new, W2 + eta * dW2
         energies.append(e_new)
@@ -181,8 +194,18 @@ def specialization_run(length=16, teacher_width=2, student_width=6, steps=3000, 
     steps = check_positive_int("steps", steps)
     batch = check_positive_int("batch", batch)
     lr = check_real("lr", lr, low=0.0, low_inclusive=False)
+    if length > 4096 or max(tw, sw) > 512 or steps > 10**6 or batch > 10**5:
+        raise ValueError("sizes too large: length <= 4096, widths <= 512, steps <= 1e6, "
+                         "batch <= 1e5")
     seed = as_seed(seed)
-    dev = torch.device(device) if isinstance(device, str) else device
+    if isinstance(device, str):
+        dev = torch.device(check_choice("device", device, ("cpu", "cuda")))
+    elif isinstance(device, torch.device):
+        dev = device
+    else:
+        raise ValueError(f"`device` must be 'cpu', 'cuda' or a torch.device, got {device!r}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("`device` is 'cuda' but torch sees no GPU")
     n1 = (length - 4) // 2 + 1
     if n1 < 3:
         raise ValueError("`length` is too small for two layers")

@@ -143,12 +143,12 @@ def teacher_world(d=4, regions=((0, 1), (1, 2), (2, 3)), kind="exact", q=0.0, n_
 
 
 def _check_regions(regions, d):
-    if isinstance(regions, (str, bytes)) or not hasattr(regions, "__len__") or len(regions) == 0:
+    if not isinstance(regions, (list, tuple, np.ndarray)) or len(regions) == 0:
         raise ValueError(f"`regions` must be a non-empty sequence of pixel-index sequences, "
                          f"got {regions!r}")
     out = []
     for reg in regions:
-        if isinstance(reg, (str, bytes)) or not hasattr(reg, "__len__") or len(reg) == 0:
+        if not isinstance(reg, (list, tuple, np.ndarray)) or len(reg) == 0:
             raise ValueError(f"each region must be a non-empty sequence of pixel indices, "
                              f"got {reg!r}")
         idx = []
@@ -175,6 +175,8 @@ def empirical_world(world, batch_size, seed=0) -> World:
     :math:`P`, and :math:`\tilde P` = their frequencies (unseen atoms get probability 0)."""
     world = _check_world(world)
     batch_size = check_positive_int("batch_size", batch_size)
+    if batch_size > 10**7:
+        raise ValueError(f"`batch_size` must be at most 1e7, got {batch_size}")
     rng = np.random.default_rng(as_seed(seed))
     idx = rng.choice(len(world.p), size=batch_size, p=world.p)
     counts = np.bincount(idx, minlength=len(world.p)).astype(float)
@@ -185,6 +187,8 @@ def init_student(world, width=3, seed=0, weight_std=1.0) -> StudentWeights:
     """Gaussian initial weights (standard deviation ``weight_std``) for the student of ``world``."""
     world = _check_world(world)
     width = check_positive_int("width", width)
+    if width > 1000:
+        raise ValueError(f"`width` must be at most 1000, got {width}")
     weight_std = check_real("weight_std", weight_std, low=0.0, low_inclusive=False)
     rng = np.random.default_rng(as_seed(seed))
     hidden = tuple(weight_std * rng.standard_normal((2 * len(r), width)) for r in world.regions)
@@ -272,6 +276,8 @@ def conditional_matrix(z_parent, z_child, p, m_parent, m_child):
     """
     m_parent = check_positive_int("m_parent", m_parent)
     m_child = check_positive_int("m_child", m_child)
+    if m_parent * m_child > 10**8:
+        raise ValueError(f"`m_parent` * `m_child` must be at most 1e8, got {m_parent * m_child}")
     za = _as_events("z_parent", z_parent, m_parent)
     zb = _as_events("z_child", z_child, m_child)
     if za.shape != zb.shape:
@@ -300,6 +306,8 @@ def _conditional(za, zb, p, ma, mb):
 def event_probabilities(z, p, m):
     """:math:`P(z=a)` for ``a = 0..m-1`` (the diagonal of :math:`\\Lambda`)."""
     m = check_positive_int("m", m)
+    if m > 10**8:
+        raise ValueError(f"`m` must be at most 1e8, got {m}")
     z = _as_events("z", z, m)
     p = as_probabilities("p", p, len(z))
     return np.bincount(z, weights=p, minlength=m)

@@ -63,10 +63,11 @@ def bn_projection_data(f1=0.2, f2=1.0, f3=2.5, g1=1.0, g2=-0.4, g3=0.6, c1=1.0, 
     along :math:`\mathbf{1}/\sqrt3` (``gbn_ones``), and the readouts :math:`\mathbf{1}^T\mathbf{g}`,
     :math:`\mathbf{f}^T\mathbf{g}` and :math:`|\mathbf{g}|/|\mathbf{g}_{bn}|`.
     """
-    f = np.array([check_real(n, v) for n, v in (("f1", f1), ("f2", f2), ("f3", f3))])
-    g = np.array([check_real(n, v) for n, v in (("g1", g1), ("g2", g2), ("g3", g3))])
-    c1 = check_real("c1", c1)
-    eps = check_real("eps", eps, low=0.0)
+    big = {"low": -1e6, "high": 1e6}
+    f = np.array([check_real(n, v, **big) for n, v in (("f1", f1), ("f2", f2), ("f3", f3))])
+    g = np.array([check_real(n, v, **big) for n, v in (("g1", g1), ("g2", g2), ("g3", g3))])
+    c1 = check_real("c1", c1, **big)
+    eps = check_real("eps", eps, low=0.0, high=1e6)
     if np.ptp(f) < 1e-9 and eps == 0:
         raise ValueError("`f1`, `f2`, `f3` must not all be equal when eps = 0")
     grad = T.batchnorm_backward(f, g, eps, c1=c1)
@@ -203,8 +204,11 @@ def draw_hypercube(d=4, k=1, fig=None):
     ax.set(xlabel="number of pixels d", ylabel=r"min linear loss $\|QW-I\|_F^2$")
     ax.set_title(f"leaves of {k} pixel(s); ReLU reaches loss 0 for every d", fontsize=9)
     ax.legend(fontsize=8)
+    from matplotlib.colors import TwoSlopeNorm
+
     c = d // k
-    ax1.imshow(h["F_raw"], cmap="RdBu_r", vmin=-(2 * c - 1), vmax=2 * c - 1)
+    norm = TwoSlopeNorm(vmin=-(2 * c - 1), vcenter=0.0, vmax=1.0)
+    ax1.imshow(h["F_raw"], cmap="RdBu_r", norm=norm)
     n = len(h["F_raw"])
     ax1.set(xticks=[0, n - 1], yticks=[0, n - 1], xlabel="node", ylabel="event")
     ax1.set_title(f"F_raw = QW (d = {d}): red 1 on the diagonal, blue <= -1 off it", fontsize=9)
