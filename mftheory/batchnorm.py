@@ -714,10 +714,12 @@ def forward_eigenvalues(act, B, *, alpha=1.0, gamma=1.0, beta=0.0, method="auto"
     p = _check_phi(act, alpha, gamma, beta)
     B = _check_B(B)
     method = check_choice("method", method, ("auto", "closed", "mc"))
-    n_samples = check_positive_int("n_samples", n_samples, minimum=100,
-                                   maximum=max(100, _MC_MAX // (4 * B)))
+    n_samples = check_positive_int("n_samples", n_samples, minimum=100)
     seed = check_positive_int("seed", seed, minimum=0)
     deg = p.degree
+    if (method == "mc" or deg is None) and n_samples * 4 * B > _MC_MAX:
+        raise ValueError(f"`n_samples` must be at most {_MC_MAX // (4 * B)} for B = {B} "
+                         f"(Monte Carlo memory), got {n_samples}")
     if method == "closed" and deg is None:
         raise ValueError(f"no closed form for activation {p.act!r} with beta = {p.beta:g}; "
                          "use method 'mc' or 'auto'")
