@@ -644,7 +644,11 @@ def shallow_relu_runs(width, n_runs, *, n_steps=5000, lr=0.05, n_points=101, see
         if step == n_steps:
             break
         a, w, b, c = a - lr * ga, w - lr * gw, b - lr * gb, c - lr * gc
-    gnorm = np.sqrt(np.sum(ga ** 2 + gw ** 2 + gb ** 2, axis=(1, 2)) + gc[:, 0] ** 2)
+    with np.errstate(over="ignore", invalid="ignore"):
+        gnorm = np.sqrt(np.sum(ga ** 2 + gw ** 2 + gb ** 2, axis=(1, 2)) + gc[:, 0] ** 2)
+    if not (np.all(np.isfinite(loss)) and np.all(np.isfinite(gnorm))):
+        raise ValueError(f"`lr` = {lr:g} is too large: gradient descent diverged (overflow); "
+                         f"the chapter uses 0.2")
     with np.errstate(divide="ignore", invalid="ignore"):
         kinks = np.where(w[..., 0] != 0, -b[..., 0] / w[..., 0], np.nan)
     active = np.sum(np.any(pre > 0, axis=2), axis=1)
@@ -664,32 +668,8 @@ def train_shallow_relu(width, n_runs, *, n_steps=5000, lr=0.05, n_points=101, se
     c = 0 (n = ``width``). Returns the final losses, shape (n_runs,). The backward pass is
     written by hand (backpropagation through one hidden layer).
     """
-    n = check_positive_int("width", width)
-    R = check_positive_int("n_runs", n_runs)
-    n_steps = check_positive_int("n_steps", n_steps, minimum=0)
-    lr = check_real("lr", lr, low=0.0, low_inclusive=False)
-    P = check_positive_int("n_points", n_points, minimum=2)
-    rng = np.random.default_rng(check_positive_int("seed", seed, minimum=0))
-    x = np.linspace(-1, 1, P)
-    y = shallow_relu_teacher(x)
-    w = rng.normal(0, 1, (R, n, 1))
-    b = rng.normal(0, 0.5, (R, n, 1))
-    a = rng.normal(0, 1 / math.sqrt(n), (R, n, 1))
-    c = np.zeros((R, 1))
-    for _ in range(n_steps + 1):
-        pre = w * x + b                                    # (R, n, P)
-        h = np.maximum(pre, 0.0)
-        r = np.sum(a * h, axis=1) + c - y                 # residual (R, P)
-        loss = 0.5 * np.mean(r * r, axis=1)
-        if _ == n_steps:
-            break
-        dpre = (pre > 0) * a * r[:, None, :] / P           # dL/dpre
-        ga = np.sum(h * r[:, None, :], axis=2, keepdims=True) / P
-        gw = np.sum(dpre * x, axis=2, keepdims=True)
-        gb = np.sum(dpre, axis=2, keepdims=True)
-        gc = np.mean(r, axis=1, keepdims=True)
-        a, w, b, c = a - lr * ga, w - lr * gw, b - lr * gb, c - lr * gc
-    return loss
+    return shallow_relu_runs(width, n_runs, n_steps=n_steps, lr=lr, n_points=n_points,
+                             seed=seed).loss
 
 
 # ----------------------------------------------------------------------------- backprop vs FD

@@ -190,9 +190,12 @@ def write_macro_cells(paths, config_path="_config.yml", *, check=False) -> list[
         raise ValueError("`paths` must be a non-empty list of notebook paths")
     if not isinstance(check, bool):
         raise ValueError(f"`check` must be True or False, got {check!r}")
-    for p in list(paths) + [config_path]:
+    for p in paths:
         if not isinstance(p, (str, Path)) or not Path(p).is_file():
-            raise ValueError(f"{p!r} is not an existing file (expected notebooks and _config.yml)")
+            raise ValueError(f"`paths`: {p!r} is not an existing notebook file")
+    if not isinstance(config_path, (str, Path)) or not Path(config_path).is_file():
+        raise ValueError(f"`config_path`: {config_path!r} is not an existing file (the book's "
+                         f"_config.yml)")
     macros = latex_macros(Path(config_path).read_text())
     changed = []
     for p in paths:
@@ -226,6 +229,9 @@ def strip_solutions(nb: dict, chapter: str = "<chapter>") -> tuple[dict, int]:
     """
     if not isinstance(nb, dict) or "cells" not in nb:
         raise ValueError("`nb` must be a notebook (a dict with a 'cells' list)")
+    if not isinstance(chapter, str):
+        raise ValueError(f"`chapter` must be the chapter's module name (a str), got "
+                         f"{type(chapter).__name__}")
     cells, removed, inside = [], 0, None
 
     def keep_markdown(cell, text):
@@ -306,7 +312,7 @@ def student_config(config_text: str) -> str:
     except yaml.YAMLError as err:
         raise ValueError(f"`config_text` is not valid YAML: {err}") from None
     if not isinstance(cfg, dict):
-        raise ValueError("the configuration must be a YAML mapping")
+        raise ValueError("`config_text` must be a YAML mapping (the text of _config.yml)")
     cfg["title"] = f"{cfg.get('title', 'Book')} (student edition)"
     cfg.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True
     return yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)
