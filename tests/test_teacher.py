@@ -406,3 +406,32 @@ def test_specialization_run_small():
     assert run.corr_init.shape == (2 * run.n_fields, 6 * run.n_fields)
     assert np.all(np.abs(run.corr_final) <= 1 + 1e-12)
     assert run.losses[-1] < run.losses[0]
+
+
+def test_reformulation_with_batchnorm(world, student):           # U5 with BN / D5
+    torch = pytest.importorskip("torch")
+    bn = (1.3, 0.2)
+    assert T.reformulation_error(world, student, bn=bn) < 1e-12
+    assert T.reformulation_error(world, student, gate="hard", bn=bn) < 1e-12
+    ref = T.reformulate(world, student, bn=bn)
+    for Gt in ref.Gt_hidden:                                      # centred: 1^T G = 0
+        assert np.max(np.abs(Gt.sum(axis=0))) < 1e-14
+    grads = T.population_gradients(world, student, bn=bn)
+    for w, dw in zip(student.hidden, grads.hidden):               # sum_k w_jk dw_jk = 0
+        assert np.max(np.abs((w * dw).sum(axis=0))) < 1e-14
+    Wh = [torch.tensor(w, requires_grad=True) for w in student.hidden]
+    Wt = [torch.tensor(w, requires_grad=True) for w in student.top]
+    X, p = torch.tensor(world.X, dtype=torch.float64), torch.tensor(world.p)
+    out = 0
+    for reg, wh, wt in zip(world.regions, Wh, Wt):
+        x = X[:, list(reg)]
+        pre = torch.stack([1 - x, x], dim=2).reshape(len(x), -1) @ wh
+        mu = p @ pre
+        h = 1.3 * (pre - mu) / torch.sqrt(p @ (pre - mu) ** 2) + 0.2
+        out = out + torch.relu(h) @ wt
+    Y = torch.eye(world.n_classes, dtype=torch.float64)[torch.tensor(world.y)]
+    (0.5 * (p * ((out - Y) ** 2).sum(1)).sum()).backward()
+    for a, b in zip(grads.hidden + grads.top, Wh + Wt):
+        np.testing.assert_allclose(a, -b.grad.numpy(), atol=1e-12)
+    with pytest.raises(ValueError, match="bn"):
+        T.population_gradients(world, student, bn=(1.0,))

@@ -220,39 +220,73 @@ def _onehot_inputs(world, reg):
     return u
 
 
-def student_forward(world, weights):
+def _check_bn(bn):
+    """None, or the pair (c1, c0) of a batch normalization after each hidden linear layer."""
+    if bn is None:
+        return None
+    if not isinstance(bn, (tuple, list)) or len(bn) != 2:
+        raise ValueError(f"`bn` must be None or a pair (c1, c0) of real numbers, got {bn!r}")
+    return (check_real("bn[0] (c1)", bn[0], low=-1e3, high=1e3),
+            check_real("bn[1] (c0)", bn[1], low=-1e3, high=1e3))
+
+
+def _bn_stats(pre, p):
+    mu = p @ pre
+    var = p @ (pre - mu) ** 2
+    if np.any(var <= 1e-24 * np.maximum(1.0, np.max(np.abs(pre), axis=0)) ** 2):
+        raise ValueError("a hidden node is constant over the data, so batch normalization is "
+                         "undefined; choose other weights")
+    sd = np.sqrt(var)
+    return (pre - mu) / sd, sd
+
+
+def _bn_back(Gt, ft, sd, lam, c1):
+    """Unnormalized BN backward (Theorem 5, weighted): the transpose of the projector."""
+    return c1 / sd * (Gt - np.outer(lam, Gt.sum(axis=0)) - lam[:, None] * ft * (ft * Gt).sum(0))
+
+
+def student_forward(world, weights, bn=None):
     """Per-atom pre-activations, activations and outputs of the student.
 
-    Returns ``(raw, act, out)``: tuples over regions of ``(n_atoms, n)`` arrays, and the
-    ``(n_atoms, C)`` linear top output :math:`\\sum_\\beta f_\\beta W_{\\beta\\omega}`.
+    Returns ``(raw, act, out)``: tuples over regions of ``(n_atoms, n)`` arrays of the
+    pre-ReLU values (after BN when ``bn=(c1, c0)``: population statistics under :math:`P`)
+    and of the activations, and the ``(n_atoms, C)`` linear top output
+    :math:`\\sum_\\beta f_\\beta W_{\\beta\\omega}`.
     """
     world = _check_world(world)
     weights = _check_weights(world, weights)
-    return _forward(world, weights)
+    return _forward(world, weights, _check_bn(bn))[1:]
 
 
-def _forward(world, weights):
-    raw = tuple(_onehot_inputs(world, reg) @ w for reg, w in zip(world.regions, weights.hidden))
+def _forward(world, weights, bn=None):
+    pre = tuple(_onehot_inputs(world, reg) @ w for reg, w in zip(world.regions, weights.hidden))
+    if bn is None:
+        raw = pre
+    else:
+        raw = tuple(bn[0] * _bn_stats(x, world.p)[0] + bn[1] for x in pre)
     act = tuple(np.maximum(r, 0.0) for r in raw)
     out = sum(a @ w for a, w in zip(act, weights.top))
-    return raw, act, out
+    return pre, raw, act, out
 
 
-def population_gradients(world, weights) -> Gradients:
+def population_gradients(world, weights, bn=None) -> Gradients:
     r"""Exact population updates :math:`\Delta W=-\partial L/\partial W` by enumeration, for
     :math:`L=\tfrac12\sum_xP(x)\,|f_\omega(x)-e_{y(x)}|^2` (minibatch: use
-    :func:`empirical_world`)."""
+    :func:`empirical_world`). ``bn=(c1, c0)`` inserts batch normalization with population
+    statistics between each hidden linear layer and its ReLU."""
     world = _check_world(world)
     weights = _check_weights(world, weights)
-    return _population(world, weights)[0]
+    return _population(world, weights, _check_bn(bn))[0]
 
 
-def _population(world, weights):
-    raw, act, out = _forward(world, weights)
+def _population(world, weights, bn=None):
+    pre, raw, act, out = _forward(world, weights, bn)
     r = np.eye(world.n_classes)[world.y] - out
     pr = world.p[:, None] * r
     top = tuple(a.T @ pr for a in act)
     g = tuple((pr @ w.T) * (rw > 0) for rw, w in zip(raw, weights.top))
+    if bn is not None:
+        g = tuple(_bn_back(gi, *_bn_stats(x, world.p), world.p, bn[0]) for gi, x in zip(g, pre))
     hidden = tuple(_onehot_inputs(world, reg).T @ gi for reg, gi in zip(world.regions, g))
     return Gradients(hidden, top), g
 
@@ -262,7 +296,7 @@ def backpropagated_gradients(world, weights):
     factor :math:`P(x)`), one ``(n_atoms, n)`` array per region."""
     world = _check_world(world)
     weights = _check_weights(world, weights)
-    raw, _, out = _forward(world, weights)
+    _, raw, _, out = _forward(world, weights)
     r = np.eye(world.n_classes)[world.y] - out
     return tuple((r @ w.T) * (rw > 0) for rw, w in zip(raw, weights.top))
 
@@ -342,7 +376,7 @@ def conditional_mean(values, p, keys):
     return mean[inv].reshape(v.shape)
 
 
-def reformulate(world, weights, gate="data") -> Reformulation:
+def reformulate(world, weights, gate="data", bn=None) -> Reformulation:
     r"""Forward, backward and update of Theorem 4 on the teacher's events.
 
     With :math:`P_{\beta i}=P(z_i\mid z_\beta)`, :math:`F_i=\mathbb E[\text{one-hot}(x_i)\mid z_i]`:
@@ -359,17 +393,22 @@ def reformulate(world, weights, gate="data") -> Reformulation:
 
     ``gate='data'`` takes :math:`D_\beta=\mathbb E[f'\mid z_\beta]` from the atoms;
     ``gate='hard'`` uses :math:`\mathbb 1[F^{raw}_\beta>0]` (exact only for a lossless teacher).
+    With ``bn=(c1, c0)``, the weighted BN of Section 4.2 (statistics under
+    :math:`P(z_\beta)`) follows :math:`\sum_iP_{\beta i}F_iW_{i\beta}`, and ``Gt_hidden`` is
+    its unnormalized backward :math:`\frac{c_1}{\sigma}(P^{\perp}_{\Lambda})^T\tilde G`
+    at the linear output, whose columns sum to 0.
     """
     world = _check_world(world)
     weights = _check_weights(world, weights)
     gate = check_choice("gate", gate, GATES)
+    bn = _check_bn(bn)
     p = world.p
-    raw_atoms, _, _ = _forward(world, weights)
+    _, raw_atoms, _, _ = _forward(world, weights, bn)
     F_leaf = []
     for i in range(world.d):
         onehot = np.stack([1 - world.X[:, i], world.X[:, i]], axis=1).astype(float)
         F_leaf.append(_conditional_rows(world.z_leaf[:, i], onehot, p, 2))
-    F_h, D_h, PF_top = [], [], []
+    F_h, D_h, PF_top, stats = [], [], [], []
     for r, reg in enumerate(world.regions):
         zb, mb = world.z_hidden[r], world.m_hidden[r]
         w = weights.hidden[r]
@@ -377,6 +416,11 @@ def reformulate(world, weights, gate="data") -> Reformulation:
         for t, i in enumerate(reg):
             P_bi = _conditional(zb, world.z_leaf[:, i], p, mb, 2)
             raw += P_bi @ F_leaf[i] @ w[2 * t:2 * t + 2]
+        lam_b = np.bincount(zb, weights=p, minlength=mb)
+        if bn is not None:
+            ft, sd = _bn_stats(raw, lam_b)
+            stats.append((ft, sd, lam_b))
+            raw = bn[0] * ft + bn[1]
         if gate == "hard":
             D = (raw > 0).astype(float)
         else:
@@ -395,6 +439,8 @@ def reformulate(world, weights, gate="data") -> Reformulation:
         zb, mb = world.z_hidden[r], world.m_hidden[r]
         P_wb = _conditional(world.z_top, zb, p, world.m_top, mb)
         Gt = D_h[r] * (P_wb.T @ Gt_top @ weights.top[r].T)
+        if bn is not None:
+            Gt = _bn_back(Gt, *stats[r], bn[0])
         Gt_h.append(Gt)
         blocks = []
         for i in reg:
@@ -417,14 +463,15 @@ def _conditional_rows(z, values, p, m):
                     plain / cnt[:, None])
 
 
-def reformulation_error(world, weights, gate="data") -> float:
+def reformulation_error(world, weights, gate="data", bn=None) -> float:
     r"""Relative error :math:`\max|\Delta W_{ref}-\Delta W|/\max|\Delta W|` of the reformulated
     updates (Theorem 4) against the exact population updates, over all weights."""
     world = _check_world(world)
     weights = _check_weights(world, weights)
     gate = check_choice("gate", gate, GATES)
-    ref = reformulate(world, weights, gate).updates
-    true = _population(world, weights)[0]
+    bn = _check_bn(bn)
+    ref = reformulate(world, weights, gate, bn).updates
+    true = _population(world, weights, bn)[0]
     num = max(np.max(np.abs(a - b)) for a, b in zip(ref.hidden + ref.top, true.hidden + true.top))
     den = max(np.max(np.abs(b)) for b in true.hidden + true.top)
     if den == 0:
