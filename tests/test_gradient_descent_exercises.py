@@ -5,6 +5,7 @@ explorers redraw quickly."""
 
 import inspect
 import math
+import time
 
 import numpy as np
 import pytest
@@ -212,3 +213,34 @@ def test_explorer_redraw_time(name, kw, best_redraw_time):
 
     # the target is well under 0.2 s; the assert leaves room for a busy CI machine
     assert best_redraw_time(getattr(widgets, name), **kw) < 0.5
+
+
+@pytest.mark.parametrize("name, slider, values, kw", [
+    ("draw_quadratic", "alpha_factor", np.linspace(0.1, 1.5, 20), {"polyak": False}),
+    ("draw_saddle", "log10_y0", np.linspace(-15.0, -1.0, 20), {}),
+    ("draw_descent", "alpha_M", np.linspace(0.05, 3.0, 20), {}),
+    ("draw_double_well", "alpha", np.linspace(0.01, 0.3, 20), {}),
+])
+def test_explorer_p95_update_time(name, slider, values, kw):
+    """p95 of 20 updates over the slider's range on a reused figure (compute + canvas draw).
+
+    Measured 2026-12-01 on the shared 2-core machine under a load average of about 6:
+    quadratic 405 ms, saddle 283 ms, descent 369 ms, double well 227 ms (medians 160-340 ms):
+    above the 100 ms target; the bound here only guards against a regression to seconds.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mftheory.widgets import gradient_descent as widgets
+
+    draw = getattr(widgets, name)
+    fig = draw(**{slider: values[0]}, **kw)
+    fig.canvas.draw()
+    times = []
+    for v in values:
+        t0 = time.perf_counter()
+        draw(fig=fig, **{slider: float(v)}, **kw)
+        fig.canvas.draw()
+        times.append(time.perf_counter() - t0)
+    assert np.percentile(times, 95) < 1.5
+    assert len(fig.axes) <= 4                      # the figure is reused, not accumulated
