@@ -305,6 +305,249 @@ EXAMPLES: dict[str, list[Call]] = {
     "mftheory.teaching.student_config": [call("title: x\n")],
 }
 
+# --------------------------------------------------------------------------------------
+# Example calls for the chapters added on 2026-12-01 (linear, batchnorm, fisher, square loss,
+# teacher-student); sizes tiny so that each call is cheap
+# --------------------------------------------------------------------------------------
+def _world():
+    from mftheory import teacher
+
+    return teacher.teacher_world()
+
+
+def _student():
+    from mftheory import teacher
+
+    return teacher.init_student(_world())
+
+
+def _hmlp():
+    from mftheory import squareloss
+
+    return squareloss.HomogeneousMLP([4, 5, 1], dtype="float64", seed=0)
+
+
+def _fisher_net():
+    from mftheory import fisher
+
+    return fisher.make_mlp([3, 4, 2], 2.0, 0.5, seed=0)
+
+
+def _fisher_xy():
+    from mftheory import fisher
+
+    return fisher.synthetic_problem(4, 3, 2, seed=0)
+
+
+def _history():
+    from mftheory import squareloss
+
+    X, y = _RNG_SL.standard_normal((6, 4)), np.array([1.0, -1.0] * 3)
+    return squareloss.train_square_loss(_hmlp(), X, y, steps=2, lr=0.01, log_every=1)
+
+
+def _split():
+    from mftheory import data
+
+    d = data.gaussian_mixture(n=16, dim=4, n_classes=2, seed=0)
+    return data.Split(d, d)
+
+
+_RNG_SL = np.random.default_rng(1)
+_X4 = _RNG_SL.standard_normal((6, 4))
+_Y_PM = np.array([1.0, -1.0] * 3)
+_W2 = [np.eye(2) * 0.9, np.eye(2) * 1.1]
+_LAZY.update({"world": _world, "student": _student, "hmlp": _hmlp, "fisher_net": _fisher_net,
+              "fisher_X": lambda: _fisher_xy()[0], "fisher_Y": lambda: _fisher_xy()[1],
+              "history": _history, "split": _split})
+_NEURONS = np.random.default_rng(2).standard_normal((5, 4))
+_P3 = np.array([[0.5, 0.5, 0.0], [0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+
+EXAMPLES.update({
+    # signal, nets, optim additions
+    "mftheory.signal.quadratic_q_map": [call(0.5, 0.1, 0.05)],
+    "mftheory.signal.quadratic_fixed_points": [call(0.1, 0.05)],
+    "mftheory.nets.layer_preactivations": [call(np.ones(4), 6, 1.5, 0.05, generator=0,
+                                                also_ok=("x:tensor-grad",))],
+    "mftheory.nets.excess_kurtosis": [call(_RNG.standard_normal(10))],
+    "mftheory.nets.conditional_excess_kurtosis": [call(np.ones(4), 1.5, 0.05,
+                                                       also_ok=("x:tensor-grad",))],
+    "mftheory.nets.weight_gradients": [call("tanh", [3, 4, 2], 1.5, 0.05, np.ones(3),
+                                            generator=0, also_ok=("x:tensor-grad",))],
+    "mftheory.optim.valley": [call([0.5, 0.2])],
+    "mftheory.optim.shallow_relu_runs": [call(2, 2, n_steps=5, n_points=5)],
+    "mftheory.optim.sat_satisfiable": [call([[1, -2], [2, 3]], 3)],
+    "mftheory.optim.sat_qp_minimum": [call([[1, -2], [2, 3]], 3)],
+    # linear
+    "mftheory.linear.end_to_end": [call(_W2)],
+    "mftheory.linear.loss": [call(_W2, np.eye(2))],
+    "mftheory.linear.gradient": [call(_W2, np.eye(2))],
+    "mftheory.linear.product_gradient": [call(_W2, np.eye(2))],
+    "mftheory.linear.hessian": [call(_W2, np.eye(2))],
+    "mftheory.linear.linear_projection": [call(_X4, _X4[:, :2])],
+    "mftheory.linear.balancedness": [call(_W2)],
+    "mftheory.linear.gradient_descent": [call(_W2, np.eye(2), alpha=0.1, n_steps=3)],
+    "mftheory.linear.scalar_gradient_flow": [call(2.0, 3, 0.5)],
+    "mftheory.linear.scalar_flow_limit": [call(2.0, 3)],
+    "mftheory.linear.scalar_flow_time": [call(2.0, 3, 1.1)],
+    "mftheory.linear.time_to_learn": [call(2.0, 3, 0.5)],
+    "mftheory.linear.scalar_gd": [call(2.0, 3, 0.05, 5)],
+    "mftheory.linear.max_stable_step": [call(2.0, 3)],
+    "mftheory.linear.saxe_problem": [call([3.0, 1.0], [1.0, 1.0], [0.1, 0.1], 2)],
+    "mftheory.linear.saxe_mode_flow": [call([3.0, 1.0], [1.0, 1.0], 2, [0.0, 1.0], 0.1)],
+    "mftheory.linear.hardt_ma_factors": [call(np.array([[2.0, 0.5], [0.0, 1.0]]), 3)],
+    "mftheory.linear.hardt_ma_limit": [call(np.array([[2.0, 0.5], [0.0, 1.0]]))],
+    "mftheory.linear.connect": [call(np.ones(3), -np.ones(3), 0.5, "arc")],
+    "mftheory.linear.connection_variance_factor": [call(0.5, "linear")],
+    "mftheory.linear.sample_neurons": [call(5)],
+    "mftheory.linear.neuron_network": [call(_NEURONS, np.ones((3, 2)))],
+    "mftheory.linear.path_deviation": [call(_NEURONS, _NEURONS[::-1].copy(), [0.0, 0.5],
+                                            "arc", grid_size=5)],
+    "mftheory.linear.staircase_experiment": [call([3.0, 1.0], 2, 2, d=2, n_steps=400,
+                                                  init_std=0.3, alpha=0.05, record_every=50)],
+    "mftheory.linear.mode_strengths": [call(Lazy("saxe_weights"), Lazy("saxe_bases"))],
+    "mftheory.linear.relu_interpolant": [call(Lazy("relu_net"), np.array([[0.5], [1.5]]))],
+    "mftheory.linear.relu_interpolation": [call(np.array([[0.0], [1.0], [2.0]]),
+                                                [1.0, -1.0, 0.5])],
+    # batchnorm
+    "mftheory.batchnorm.bn_forward": [call(_X4)],
+    "mftheory.batchnorm.bn_backward": [call(_X4, _X4, np.ones(4))],
+    "mftheory.batchnorm.arccos_kernel": [call(0.5)],
+    "mftheory.batchnorm.arccos_kernel_derivative": [call(0.5)],
+    "mftheory.batchnorm.sphere_sample": [call(6, 3)],
+    "mftheory.batchnorm.bsb1_fixed_point": [call("relu", 6)],
+    "mftheory.batchnorm.bsb1_mu": [call("relu", 6)],
+    "mftheory.batchnorm.bn_vmap_laplace": [call("relu", np.eye(4) + 0.1, n_nodes=51)],
+    "mftheory.batchnorm.bn_vmap_mc": [call("relu", np.eye(4) + 0.1, n_samples=200)],
+    "mftheory.batchnorm.mean_field_iterate": [call("relu", np.eye(4) + 0.1, 2, n_samples=200)],
+    "mftheory.batchnorm.relative_diagonal_spread": [call(np.eye(4) + 0.1)],
+    "mftheory.batchnorm.forward_eigenvalues": [call("relu", 6)],
+    "mftheory.batchnorm.alpha_transition": [call(12)],
+    "mftheory.batchnorm.gradient_explosion_rate": [call("relu", 8)],
+    "mftheory.batchnorm.large_batch_rate": [call("relu")],
+    "mftheory.batchnorm.depth_scale": [call(1.5)],
+    "mftheory.batchnorm.max_trainable_depth": [call("relu", 8)],
+    "mftheory.batchnorm.simulate_bn_mlp": [call("relu", 4, width=6, depth=4, device="cpu")],
+    "mftheory.batchnorm.train_bn_mlp": [call(Lazy("split"), depth=2, B=4, width=6, steps=2,
+                                             device="cpu")],
+    "mftheory.batchnorm.sgd_step_profile": [call(Lazy("split"), depth=3, width=6, B=4,
+                                                 device="cpu")],
+    # fisher
+    "mftheory.fisher.order_parameters": [call([4, 6, 6, 2], 2.0, 0.5)],
+    "mftheory.fisher.fim_lambda_max": [call([4, 6, 6, 2], 2.0, 0.5)],
+    "mftheory.fisher.lambda_vs_gamma": [call([4, 6, 6, 2], 2.0, 0.5, [0.5, 1.0])],
+    "mftheory.fisher.gamma_crossing": [call([4, 6, 6, 2], 2.0, 0.5)],
+    "mftheory.fisher.max_learning_rate": [call(2234.17, momentum=0.9)],
+    "mftheory.fisher.heavy_ball_spectral_radius": [call(1.0, 0.5)],
+    "mftheory.fisher.heavy_ball_stable": [call(0.1, 2.0)],
+    "mftheory.fisher.conv_geometry": [call(32, 3)],
+    "mftheory.fisher.conv_order_parameters": [call(3, 16, [4, 4], 2, 2.0, 0.5)],
+    "mftheory.fisher.conv_lambda_max": [call(3, 16, [4, 4], 2, 2.0, 0.5)],
+    "mftheory.fisher.synthetic_problem": [call(4, 3, 2)],
+    "mftheory.fisher.digits_problem": [call(8)],
+    "mftheory.fisher.make_mlp": [call([3, 4, 2], 2.0, 0.5)],
+    "mftheory.fisher.make_cnn": [call(3, 8, [2], 2, 2.0, 0.5)],
+    "mftheory.fisher.fim_top_eigenvalue": [call(Lazy("fisher_net"), Lazy("fisher_X"))],
+    "mftheory.fisher.fim_gram": [call(Lazy("fisher_net"), Lazy("fisher_X"))],
+    "mftheory.fisher.fim_layer_bounds": [call(Lazy("fisher_net"), Lazy("fisher_X"))],
+    "mftheory.fisher.heavy_ball": [call(Lazy("fisher_net"), Lazy("fisher_X"), Lazy("fisher_Y"),
+                                        0.01, steps=3)],
+    "mftheory.fisher.explosion_threshold": [call(Lazy("fisher_net"), Lazy("fisher_X"),
+                                                 Lazy("fisher_Y"), 1e-3, 1e3, steps=5,
+                                                 n_bisect=2)],
+    "mftheory.fisher.lr_gamma_grid": [call([3, 4, 2], Lazy("fisher_X"), Lazy("fisher_Y"), [1.0],
+                                           [0.01], steps=2)],
+    # square loss
+    "mftheory.squareloss.HomogeneousMLP": [call([4, 5, 1], dtype="float64")],
+    "mftheory.squareloss.init_frobenius_": [call(Lazy("hmlp"), 1.0)],
+    "mftheory.squareloss.layer_norms": [call(Lazy("hmlp"))],
+    "mftheory.squareloss.rho": [call(Lazy("hmlp"))],
+    "mftheory.squareloss.normalized_output": [call(Lazy("hmlp"), _X4)],
+    "mftheory.squareloss.project_lower_layers_": [call(Lazy("hmlp"))],
+    "mftheory.squareloss.rho_eq": [call([0.5, -0.5], [1.0, -1.0])],
+    "mftheory.squareloss.lam_from_torch_wd": [call(1e-3, 100)],
+    "mftheory.squareloss.torch_wd_from_lam": [call(0.05, 100)],
+    "mftheory.squareloss.rho_dot_normalized": [call(1.0, [0.5, -0.5], [1.0, -1.0])],
+    "mftheory.squareloss.rho_dot_unnormalized": [call(0.5, 1.0, 2.0, 3)],
+    "mftheory.squareloss.rho_normalized_closed_form": [call(0.01, 1.0, 2.0, 0.1, [0.0, 1.0])],
+    "mftheory.squareloss.solve_rho_ode": [call(0.01, 3, 1.0, 2.0, [0.0, 1.0])],
+    "mftheory.squareloss.escape_time": [call(0.01, 3, 1.0, 2.0)],
+    "mftheory.squareloss.escape_time_asymptotic": [call(0.01, 3, 1.0)],
+    "mftheory.squareloss.lagrange_nu": [call(1.0, [0.5, -0.5], [1.0, -1.0])],
+    "mftheory.squareloss.train_square_loss": [call(Lazy("hmlp"), _X4, _Y_PM, steps=2,
+                                                   lr=0.01)],
+    "mftheory.squareloss.margins": [call([0.5, -0.5], [1.0, -1.0])],
+    "mftheory.squareloss.ramp_loss": [call([0.5, -0.5], [1.0, -1.0], 0.5)],
+    "mftheory.squareloss.neural_collapse_metrics": [call(_X4, np.array([0, 1, 0, 1, 0, 1]))],
+    "mftheory.squareloss.stable_rank": [call(np.eye(3) + 0.1)],
+    "mftheory.squareloss.homogeneity_residual": [call(Lazy("hmlp"), _X4, 2.0)],
+    "mftheory.squareloss.structural_lemma_residual": [call(Lazy("hmlp"), _X4)],
+    "mftheory.squareloss.layer_norm_rates": [call(Lazy("hmlp"), _X4, _Y_PM)],
+    "mftheory.squareloss.linear_constraint_residuals": [call([np.eye(3) / 3 ** 0.5,
+                                                              np.ones((1, 3)) / 3 ** 0.5],
+                                                             np.ones(3))],
+    "mftheory.squareloss.constraint_matrices": [call("projection", 4, 3)],
+    "mftheory.squareloss.diagonal_offdiag_gradient": [call(3, 3, n=4)],
+    # teacher-student
+    "mftheory.teacher.empirical_world": [call(Lazy("world"), 8)],
+    "mftheory.teacher.init_student": [call(Lazy("world"))],
+    "mftheory.teacher.student_forward": [call(Lazy("world"), Lazy("student"))],
+    "mftheory.teacher.population_gradients": [call(Lazy("world"), Lazy("student"))],
+    "mftheory.teacher.backpropagated_gradients": [call(Lazy("world"), Lazy("student"))],
+    "mftheory.teacher.reformulate": [call(Lazy("world"), Lazy("student"))],
+    "mftheory.teacher.reformulation_error": [call(Lazy("world"), Lazy("student"))],
+    "mftheory.teacher.conditional_matrix": [call(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 1]),
+                                                 np.full(4, 0.25), 2, 2)],
+    "mftheory.teacher.event_probabilities": [call(np.array([0, 1, 1, 0]), np.full(4, 0.25), 2)],
+    "mftheory.teacher.conditional_mean": [call(np.arange(4.0), np.full(4, 0.25),
+                                               np.array([0, 1, 1, 0]))],
+    "mftheory.teacher.batchnorm_forward": [call(np.arange(4.0))],
+    "mftheory.teacher.batchnorm_backward": [call(np.arange(4.0), np.ones(4) - np.arange(4.0))],
+    "mftheory.teacher.batchnorm_projector": [call(np.arange(4.0))],
+    "mftheory.teacher.ioffe_szegedy_backward": [call(np.arange(4.0), np.ones(4))],
+    "mftheory.teacher.hypercube_Q": [call(4)],
+    "mftheory.teacher.linear_min_loss": [call(np.eye(3)[[0, 1, 2, 0]])],
+    "mftheory.teacher.relu_identity_weights": [call(Lazy("hypercube"), 2)],
+    "mftheory.teacher.is_vertex": [call(_P3, 0)],
+    "mftheory.teacher.vertex_count": [call(_P3)],
+    "mftheory.teacher.vertex_separators": [call(_P3[:3])],
+    "mftheory.teacher.disentangled_activation": [call([[0.2, 0.8], [0.6, 0.4]])],
+    "mftheory.teacher.disentangled_gradient": [call([[0.2, -0.2], [0.1, -0.1]],
+                                                    [[0.5, 0.5], [0.3, 0.7]])],
+    "mftheory.teacher.activation_deviation": [call(np.ones((4, 2)))],
+    "mftheory.teacher.gradient_deviation": [call(np.ones((4, 2)), [[0.5, 0.5], [0.3, 0.7]])],
+    "mftheory.teacher.off_block_max": [call(np.eye(3), [[0], [1], [2]])],
+    "mftheory.teacher.spurious_epsilon": [call(10, 5)],
+    "mftheory.teacher.spurious_mean_abs": [call(10)],
+    "mftheory.teacher.spurious_win_probability": [call(10, 0.1, 0.5)],
+    # teaching (build tools)
+    "mftheory.teaching.latex_macros": [call("sphinx:\n  config:\n    mathjax3_config:\n      tex:\n"
+                                            "        macros:\n          E: '\\\\mathbb{E}'\n")],
+    "mftheory.teaching.macro_cell_source": [call({"E": ("\\mathbb{E}", 0)})],
+    "mftheory.teaching.add_macro_cell": [call(_NB, {"E": ("\\mathbb{E}", 0)})],
+    # widgets of the new chapters
+    "mftheory.widgets.batchnorm.sphere_marginal_density": [call(0.5, 6)],
+    "mftheory.widgets.linear_networks.hardt_ma_norms": [call([2.0, 1.0], [0.3], 4)],
+    "mftheory.widgets.square_loss.pca_2d": [call(_X4)],
+    "mftheory.widgets.square_loss.draw_training": [call(Lazy("history"), fig="FIG",
+                                                        kinds={"fig": "figure"})],
+})
+_LAZY["saxe_weights"] = lambda: _saxe().weights
+_LAZY["saxe_bases"] = lambda: _saxe().bases
+_LAZY["relu_net"] = lambda: __import__("mftheory.linear", fromlist=["x"]).relu_interpolation(
+    np.array([[0.0], [1.0], [2.0]]), [1.0, -1.0, 0.5])
+EXAMPLES["mftheory.teacher.specialization_run"] = [call(steps=5, batch=16)]
+
+
+def _saxe():
+    from mftheory import linear
+
+    return linear.saxe_problem([3.0, 1.0], [1.0, 1.0], [0.1, 0.1], 2)
+
+
+_LAZY["hypercube"] = lambda: __import__("mftheory.teacher", fromlist=["x"]).hypercube_Q(4, 2)
+
+
 #: Functions documented to return inf for some valid input, with where it is documented.
 INF_DOCUMENTED = {
     "mftheory.signal.depth_scale": "signal.depth_scale: xi = inf at a slope of exactly 1",
@@ -333,6 +576,16 @@ NOT_CALLED = {
                                           "test_teaching.py",
     "mftheory.runtime.describe": "no arguments; prints versions",
 }
+
+NOT_CALLED.update({
+    "mftheory.teaching.write_macro_cells": "rewrites notebook files; tested in test_teaching.py",
+    "mftheory.sweep.sweep": "runs a parameter sweep (Dask); tested in its own tests",
+    "mftheory.sweep.run_grid": "runs a stored grid of the book; tested in its own tests",
+    "mftheory.sweep.load_grid": "reads a stored grid of the book; tested in its own tests",
+    "mftheory.widgets.square_loss.training_explorer": "builds a training widget",
+    "mftheory.widgets.square_loss.collapse_explorer": "builds a training widget",
+    "mftheory.widgets.square_loss.draw_collapse": "draws the record of training runs",
+})
 
 
 # --------------------------------------------------------------------------------------
@@ -656,7 +909,13 @@ def test_contract(module, name, import_error, tmp_path, monkeypatch):
             p for p in inspect.signature(obj).parameters.values()
             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]:
         return                                    # no arguments: nothing to validate
-    examples = EXAMPLES.get(full, [call()])
+    default = call()
+    if ".exercises." in full and name.startswith("check_"):
+        # a check whose parameters without defaults are all answers: any value will do
+        required = [p for p in inspect.signature(obj).parameters.values()
+                    if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        default = call(*[0.5] * len(required))
+    examples = EXAMPLES.get(full, [default])
     figure = plt.figure(figsize=(4, 3))
     failures = []
     try:
@@ -755,6 +1014,8 @@ def test_every_public_function_has_a_known_call():
         obj = getattr(importlib.import_module(module), name)
         if full in EXAMPLES or full in NOT_CALLED or not callable(obj) or inspect.isclass(obj):
             continue
+        if ".exercises." in full and name.startswith("check_"):
+            continue                              # answers only: called with 0.5 each
         sig = inspect.signature(obj)
         if any(p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
                for p in sig.parameters.values()):
