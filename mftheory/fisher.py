@@ -71,7 +71,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import gaussian
-from ._validate import check_array, check_choice, check_positive_int, check_real
+from ._validate import check_array, check_choice, check_device, check_positive_int, check_real
 
 __all__ = [
     "order_parameters",
@@ -121,6 +121,29 @@ def _generator(seed, stream):
 # --------------------------------------------------------------------------------------
 # Input checks
 # --------------------------------------------------------------------------------------
+_MAX_INT = 2**31 - 1          # widths, sizes, steps: anything larger is a mistake here
+_SCALE_RANGE = (1e-6, 1e6)    # sigma_w2, gamma (and sigma_b2 <= 1e6): float64 stays finite
+
+
+def _int(name, n, minimum=1, maximum=_MAX_INT):
+    n = check_positive_int(name, n, minimum=minimum)
+    if n > maximum:
+        raise ValueError(f"`{name}` must be an integer <= {maximum}, got {n}")
+    return n
+
+
+def _seed(seed):
+    return _int("seed", seed, minimum=0, maximum=2**63 - 1)
+
+
+def _finite(name, value):
+    """Raise when the recursion over- or underflowed (only at extreme parameters)."""
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"the mean-field recursion over- or underflows at these parameters "
+                         f"({name} is not finite); use moderate sigma_w2, gamma and depth")
+    return value
+
+
 def _check_widths(widths, name="widths", minimum_layers=1):
     if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
         raise ValueError(f"`{name}` must be a list of positive integers [N0, ..., NL], "
@@ -128,12 +151,12 @@ def _check_widths(widths, name="widths", minimum_layers=1):
     if len(widths) < minimum_layers + 1:
         raise ValueError(f"`{name}` must list at least {minimum_layers + 1} widths "
                          f"[N0, ..., NL], got {len(widths)}")
-    return tuple(check_positive_int(f"{name}[{i}]", n) for i, n in enumerate(widths))
+    return tuple(_int(f"{name}[{i}]", n) for i, n in enumerate(widths))
 
 
 def _check_sigmas(sigma_w2, sigma_b2):
-    sw2 = check_real("sigma_w2", sigma_w2, low=0.0, low_inclusive=False)
-    sb2 = check_real("sigma_b2", sigma_b2, low=0.0)
+    sw2 = check_real("sigma_w2", sigma_w2, low=_SCALE_RANGE[0], high=_SCALE_RANGE[1])
+    sb2 = check_real("sigma_b2", sigma_b2, low=0.0, high=_SCALE_RANGE[1])
     return sw2, sb2
 
 
@@ -171,12 +194,19 @@ class OrderParameters:
     def lam_m(self, m):
         r"""Expected Rayleigh quotient with a batch of ``m`` samples (a V-statistic):
         :math:`(1-\frac1m)\sum_lf_l+\frac1m\sum_l N_{l-1}\hat q^{l-1}\tilde q^l`."""
-        m = check_positive_int("m", m)
+        m = _int("m", m)
         return (1 - 1 / m) * self.lam + np.sum(self.diag, axis=0) / m
 
 
 def _theory(widths, sw2, sb2, gamma, bn, variant, qhat0=1.0, qhat0_xy=0.0):
-    """Vectorised over ``gamma`` (any array shape); inputs already checked."""
+    """Vectorised over ``gamma`` (any array shape); inputs already checked. Over- or underflow
+    at extreme parameters gives non-finite entries, which the public callers turn into a
+    ValueError."""
+    with np.errstate(all="ignore"):
+        return _theory_unchecked(widths, sw2, sb2, gamma, bn, variant, qhat0, qhat0_xy)
+
+
+def _theory_unchecked(widths, sw2, sb2, gamma, bn, variant, qhat0, qhat0_xy):
     gamma = np.asarray(gamma, dtype=float)
     L = len(widths) - 1
     shape = (L + 1,) + gamma.shape
@@ -217,7 +247,7 @@ def _check_theory_args(widths, sigma_w2, sigma_b2, batchnorm, gamma, variant):
     widths = _check_widths(widths)
     sw2, sb2 = _check_sigmas(sigma_w2, sigma_b2)
     bn = _check_bool("batchnorm", batchnorm)
-    gamma = check_real("gamma", gamma, low=0.0, low_inclusive=False)
+    gamma = check_real("gamma", gamma, low=_SCALE_RANGE[0], high=_SCALE_RANGE[1])
     variant = check_choice("variant", variant, VARIANTS)
     return widths, sw2, sb2, bn, gamma, variant
 
@@ -260,12 +290,15 @@ def order_parameters(widths, sigma_w2, sigma_b2, batchnorm=False, gamma=1.0, var
     """
     widths, sw2, sb2, bn, gamma, variant = _check_theory_args(widths, sigma_w2, sigma_b2,
                                                                batchnorm, gamma, variant)
-    qhat0 = check_real("qhat0", qhat0, low=0.0)
-    qhat0_xy = check_real("qhat0_xy", qhat0_xy, low=0.0)
+    qhat0 = check_real("qhat0", qhat0, low=0.0, high=_SCALE_RANGE[1])
+    qhat0_xy = check_real("qhat0_xy", qhat0_xy, low=0.0, high=_SCALE_RANGE[1])
     if qhat0_xy > qhat0:
         raise ValueError(f"`qhat0_xy` must be <= `qhat0` (a correlation <= 1), got {qhat0_xy} "
                          f"> {qhat0}")
-    return _theory(widths, sw2, sb2, gamma, bn, variant, qhat0, qhat0_xy)
+    op = _theory(widths, sw2, sb2, gamma, bn, variant, qhat0, qhat0_xy)
+    _finite("lambda", op.lam)
+    _finite("f", op.f)
+    return op
 
 
 def fim_lambda_max(widths, sigma_w2, sigma_b2, batchnorm=False, gamma=1.0,
@@ -290,9 +323,10 @@ def lambda_vs_gamma(widths, sigma_w2, sigma_b2, gammas, variant="paper") -> np.n
     (vectorised: one pass of the recursions for the whole array)."""
     widths = _check_widths(widths)
     sw2, sb2 = _check_sigmas(sigma_w2, sigma_b2)
-    gammas = check_array("gammas", gammas, low=0.0, low_inclusive=False)
+    gammas = check_array("gammas", gammas, low=_SCALE_RANGE[0], high=_SCALE_RANGE[1])
     variant = check_choice("variant", variant, VARIANTS)
-    return np.asarray(_theory(widths, sw2, sb2, gammas, True, variant).lam, dtype=float)
+    return _finite("lambda", np.asarray(_theory(widths, sw2, sb2, gammas, True, variant).lam,
+                                        dtype=float))
 
 
 def gamma_crossing(widths, sigma_w2, sigma_b2, variant="paper") -> float:
@@ -343,7 +377,7 @@ def max_learning_rate(lam, momentum=0.0) -> float:
     >>> round(max_learning_rate(2234.1735, 0.9), 9)
     0.001700853
     """
-    lam = check_real("lam", lam, low=0.0, low_inclusive=False)
+    lam = check_real("lam", lam, low=1e-300, high=1e300)
     momentum = _check_momentum(momentum)
     return 2 * (1 + momentum) / lam
 
@@ -356,7 +390,7 @@ def heavy_ball_spectral_radius(eta_lambda, momentum) -> np.ndarray | float:
     :math:`0<\eta\lambda<2(1+\mu)`. Vectorised over both arguments (``eta_lambda`` real,
     ``momentum`` in [0, 1)).
     """
-    x = check_array("eta_lambda", eta_lambda)
+    x = check_array("eta_lambda", eta_lambda, low=0.0, high=1e6)
     mu = check_array("momentum", momentum, low=0.0, high=1.0, high_inclusive=False)
     x, mu = np.broadcast_arrays(x, mu)
     b = 1 + mu - x
@@ -370,8 +404,8 @@ def heavy_ball_spectral_radius(eta_lambda, momentum) -> np.ndarray | float:
 def heavy_ball_stable(eta, lam, momentum=0.0) -> bool:
     r"""Whether heavy ball with step ``eta`` and momentum ``momentum`` contracts a quadratic
     mode of curvature ``lam`` (spectral radius < 1)."""
-    eta = check_real("eta", eta, low=0.0, low_inclusive=False)
-    lam = check_real("lam", lam, low=0.0, low_inclusive=False)
+    eta = check_real("eta", eta, low=0.0, low_inclusive=False, high=1e150)
+    lam = check_real("lam", lam, low=0.0, low_inclusive=False, high=1e150)
     momentum = _check_momentum(momentum)
     return bool(heavy_ball_spectral_radius(eta * lam, momentum) < 1.0)
 
@@ -380,11 +414,11 @@ def heavy_ball_stable(eta, lam, momentum=0.0) -> bool:
 # Convolutional networks
 # --------------------------------------------------------------------------------------
 def _check_conv(in_hw, n_layers, ksize, stride, padding):
-    in_hw = check_positive_int("in_hw", in_hw)
-    n_layers = check_positive_int("n_layers", n_layers)
-    ksize = check_positive_int("ksize", ksize)
-    stride = check_positive_int("stride", stride)
-    padding = check_positive_int("padding", padding, minimum=0)
+    in_hw = _int("in_hw", in_hw, maximum=10**5)
+    n_layers = _int("n_layers", n_layers, maximum=10**5)
+    ksize = _int("ksize", ksize, maximum=10**5)
+    stride = _int("stride", stride, maximum=10**5)
+    padding = _int("padding", padding, minimum=0, maximum=10**5)
     return in_hw, n_layers, ksize, stride, padding
 
 
@@ -410,9 +444,9 @@ def conv_geometry(in_hw, n_layers, ksize=3, stride=2, padding=0) -> list:
 
 
 def _conv_widths(in_channels, in_hw, channels, out_dim, ksize, stride, padding):
-    in_channels = check_positive_int("in_channels", in_channels)
+    in_channels = _int("in_channels", in_channels)
     channels = _check_widths(channels, "channels", minimum_layers=0)
-    out_dim = check_positive_int("out_dim", out_dim)
+    out_dim = _int("out_dim", out_dim)
     in_hw, n, ksize, stride, padding = _check_conv(in_hw, len(channels), ksize, stride, padding)
     sides = _sides(in_hw, n, ksize, stride, padding)
     chans = (in_channels,) + channels
@@ -440,9 +474,11 @@ def conv_order_parameters(in_channels, in_hw, channels, out_dim, sigma_w2, sigma
     widths, _ = _conv_widths(in_channels, in_hw, channels, out_dim, ksize, stride, padding)
     sw2, sb2 = _check_sigmas(sigma_w2, sigma_b2)
     bn = _check_bool("batchnorm", batchnorm)
-    gamma = check_real("gamma", gamma, low=0.0, low_inclusive=False)
+    gamma = check_real("gamma", gamma, low=_SCALE_RANGE[0], high=_SCALE_RANGE[1])
     variant = check_choice("variant", variant, VARIANTS)
-    return _theory(tuple(widths), sw2, sb2, gamma, bn, variant)
+    op = _theory(tuple(widths), sw2, sb2, gamma, bn, variant)
+    _finite("lambda", op.lam)
+    return op
 
 
 def conv_lambda_max(in_channels, in_hw, channels, out_dim, sigma_w2, sigma_b2, *, ksize=3,
@@ -462,10 +498,10 @@ def synthetic_problem(m, n_in, n_out, *, seed=0):
     torch tensors (CPU), from a seeded generator (a stream independent of the networks' with
     the same seed)."""
     torch = _torch()
-    m = check_positive_int("m", m)
-    n_in = check_positive_int("n_in", n_in)
-    n_out = check_positive_int("n_out", n_out)
-    seed = check_positive_int("seed", seed, minimum=0)
+    m = _int("m", m)
+    n_in = _int("n_in", n_in)
+    n_out = _int("n_out", n_out)
+    seed = _seed(seed)
     g = _generator(seed, 1)
     X = torch.randn(m, n_in, generator=g, dtype=torch.float64)
     labels = torch.randint(0, n_out, (m,), generator=g)
@@ -481,8 +517,8 @@ def digits_problem(m, *, seed=0, test=False):
     torch = _torch()
     from .data import load_digits_split
 
-    m = check_positive_int("m", m)
-    seed = check_positive_int("seed", seed, minimum=0)
+    m = _int("m", m)
+    seed = _seed(seed)
     test = _check_bool("test", test)
     split = load_digits_split(seed=seed)
     part = split.test if test else split.train
@@ -555,19 +591,14 @@ class Network:
 
 def _check_mode(mode, gamma):
     mode = check_choice("mode", mode, MODES)
-    gamma = check_real("gamma", gamma, low=0.0, low_inclusive=False)
+    gamma = check_real("gamma", gamma, low=_SCALE_RANGE[0], high=_SCALE_RANGE[1])
     return mode, gamma
 
 
 def _device(device):
     torch = _torch()
-    if device is None:
-        return torch.device("cpu")
-    try:
-        return torch.device(device)
-    except (TypeError, RuntimeError):
-        raise ValueError(f"`device` must be None, 'cpu', 'cuda' or a torch.device, got "
-                         f"{device!r}") from None
+    dev = check_device("device", device)
+    return torch.device("cpu") if dev is None else dev
 
 
 def make_mlp(widths, sigma_w2, sigma_b2, *, mode="none", gamma=1.0, seed=0,
@@ -582,7 +613,7 @@ def make_mlp(widths, sigma_w2, sigma_b2, *, mode="none", gamma=1.0, seed=0,
     widths = _check_widths(widths)
     sw2, sb2 = _check_sigmas(sigma_w2, sigma_b2)
     mode, gamma = _check_mode(mode, gamma)
-    seed = check_positive_int("seed", seed, minimum=0)
+    seed = _seed(seed)
     dev = _device(device)
     g = _generator(seed, 0)
     names, params = [], []
@@ -611,7 +642,7 @@ def make_cnn(in_channels, in_hw, channels, out_dim, sigma_w2, sigma_b2, *, ksize
     widths, sides = _conv_widths(in_channels, in_hw, channels, out_dim, ksize, stride, padding)
     sw2, sb2 = _check_sigmas(sigma_w2, sigma_b2)
     mode, gamma = _check_mode(mode, gamma)
-    seed = check_positive_int("seed", seed, minimum=0)
+    seed = _seed(seed)
     dev = _device(device)
     g = _generator(seed, 0)
     chans = [int(in_channels)] + [int(c) for c in channels]
@@ -756,7 +787,7 @@ def fim_top_eigenvalue(net, X, *, method="lanczos", loss="mse", tol=1e-10,
     method = check_choice("method", method, ("lanczos", "power"))
     loss = check_choice("loss", loss, LOSSES)
     tol = check_real("tol", tol, low=0.0, low_inclusive=False, high=1.0)
-    max_iter = check_positive_int("max_iter", max_iter)
+    max_iter = _int("max_iter", max_iter, maximum=10**7)
     matvec, apply, m, C = _gram_matvec(net, X, loss)
     if method == "lanczos":
         if m * C <= 2:
@@ -861,12 +892,26 @@ def _check_run_args(net, X, Y, eta, momentum, steps, linearized, explode):
     net = _check_net(net)
     X = _check_inputs(net, X)
     Y = _check_targets(Y, X.shape[0]).to(X.device)
-    eta = check_real("eta", eta, low=0.0, low_inclusive=False)
+    eta = check_real("eta", eta, low=0.0, low_inclusive=False, high=1e6)
     momentum = _check_momentum(momentum)
-    steps = check_positive_int("steps", steps)
+    steps = _int("steps", steps, maximum=10**7)
     linearized = _check_bool("linearized", linearized)
     explode = check_real("explode", explode, low=1.0, low_inclusive=False)
     return net, X, Y, eta, momentum, steps, linearized, explode
+
+
+def _stop(losses, means, loss, mean, explode):
+    """Record a finite (loss, mean residual); True when the run exploded (non-finite, or
+    above ``explode`` times the initial loss). Non-finite values are not recorded."""
+    finite = math.isfinite(loss) and math.isfinite(mean)
+    if not losses:
+        if not finite:
+            raise ValueError("the initial loss is not finite: `X` or `Y` is too large for "
+                             "this network")
+    if finite:
+        losses.append(loss)
+        means.append(mean)
+    return not finite or loss > explode * losses[0]
 
 
 def _run(net, X, Y, eta, momentum, steps, linearized, explode):
@@ -882,10 +927,8 @@ def _run(net, X, Y, eta, momentum, steps, linearized, explode):
             raise ValueError(f"`Y` must have shape {tuple(r.shape)}, got {tuple(Y.shape)}")
         r_prev = r.clone()
         for t in range(steps + 1):
-            loss = float(0.5 * (r**2).sum() / m)
-            losses.append(loss)
-            means.append(float(r.mean(0).norm()))
-            if not math.isfinite(loss) or loss > explode * losses[0]:
+            loss, mean = float(0.5 * (r**2).sum() / m), float(r.mean(0).norm())
+            if _stop(losses, means, loss, mean, explode):
                 exploded = True
                 break
             if t == steps:
@@ -900,10 +943,8 @@ def _run(net, X, Y, eta, momentum, steps, linearized, explode):
             raise ValueError(f"`Y` must have shape {tuple(out.shape)}, got {tuple(Y.shape)}")
         r = out - Y
         loss_t = 0.5 * (r**2).sum() / m
-        loss = float(loss_t.detach())
-        losses.append(loss)
-        means.append(float(r.detach().mean(0).norm()))
-        if not math.isfinite(loss) or loss > explode * losses[0]:
+        loss, mean = float(loss_t.detach()), float(r.detach().mean(0).norm())
+        if _stop(losses, means, loss, mean, explode):
             exploded = True
             break
         if t == steps:
@@ -938,11 +979,11 @@ def explosion_threshold(net, X, Y, eta_lo, eta_hi, momentum=0.0, steps=200, *,
     bisection in :math:`\log\eta` on ``[eta_lo, eta_hi]``: ``eta_lo`` must not explode and
     ``eta_hi`` must (else ValueError). Returns the geometric mean of the final bracket, whose
     ratio is :math:`(\eta_{hi}/\eta_{lo})^{2^{-n}}`."""
-    eta_lo = check_real("eta_lo", eta_lo, low=0.0, low_inclusive=False)
-    eta_hi = check_real("eta_hi", eta_hi, low=0.0, low_inclusive=False)
+    eta_lo = check_real("eta_lo", eta_lo, low=0.0, low_inclusive=False, high=1e6)
+    eta_hi = check_real("eta_hi", eta_hi, low=0.0, low_inclusive=False, high=1e6)
     if eta_hi <= eta_lo:
         raise ValueError(f"`eta_hi` must be > `eta_lo`, got {eta_hi} <= {eta_lo}")
-    n_bisect = check_positive_int("n_bisect", n_bisect, minimum=0)
+    n_bisect = _int("n_bisect", n_bisect, minimum=0, maximum=60)
     net, X, Y, _, momentum, steps, linearized, explode = _check_run_args(
         net, X, Y, eta_lo, momentum, steps, linearized, explode)
     if _run(net, X, Y, eta_lo, momentum, steps, linearized, explode).exploded:
@@ -982,13 +1023,13 @@ def lr_gamma_grid(widths, X, Y, gammas, etas, momentum=0.9, steps=100, *, seed=0
     every (gamma, eta) of the grid, as in Fig. 2 of [1]; also measure
     :math:`\lambda_{\max}` at initialization (Lanczos) for each gamma."""
     widths = _check_widths(widths)
-    gammas = check_array("gammas", gammas, low=0.0, low_inclusive=False, ndim=1)
-    etas = check_array("etas", etas, low=0.0, low_inclusive=False, ndim=1)
+    gammas = check_array("gammas", gammas, low=_SCALE_RANGE[0], high=_SCALE_RANGE[1], ndim=1)
+    etas = check_array("etas", etas, low=0.0, low_inclusive=False, high=1e6, ndim=1)
     if gammas.size == 0 or etas.size == 0:
         raise ValueError("`gammas` and `etas` must not be empty")
-    seed = check_positive_int("seed", seed, minimum=0)
+    seed = _seed(seed)
     momentum = _check_momentum(momentum)
-    steps = check_positive_int("steps", steps)
+    steps = _int("steps", steps, maximum=10**7)
     loss = np.full((gammas.size, etas.size), np.nan)
     exploded = np.zeros((gammas.size, etas.size), dtype=bool)
     lam = np.zeros(gammas.size)
