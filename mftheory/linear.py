@@ -51,6 +51,7 @@ References
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -367,10 +368,18 @@ def gradient_descent(weights, R, Sigma=None, *, alpha, n_steps, record_every=1) 
 
 
 # ----------------------------------------------------------------------------- scalar dynamics
+_R_MAX, _DEPTH_MAX, _SPEED_MAX = 1e4, 16, 1e12
+
+
 def _check_scalar_problem(r, depth, w0):
-    r = check_real("r", r)
+    r = check_real("r", r, low=-_R_MAX, high=_R_MAX)
     depth = check_positive_int("depth", depth)
-    w0 = check_real("w0", w0)
+    if depth > _DEPTH_MAX:
+        raise ValueError(f"`depth` must be an integer <= {_DEPTH_MAX}, got {depth}")
+    w0 = check_real("w0", w0, low=-1e3, high=1e3)
+    if abs(w0) ** (depth - 1) * (abs(r) + abs(w0) ** depth) > _SPEED_MAX:
+        raise ValueError(f"the initial speed |w0|^(depth-1) (|r| + |w0|^depth) must be at most "
+                         f"{_SPEED_MAX:g}: got w0 = {w0:g}, r = {r:g}, depth {depth}")
     return r, depth, w0
 
 
@@ -412,24 +421,70 @@ def _flow_closed_form(r, K, t, w0):
 
 
 def _flow_ode(r, K, t, w0, rtol=1e-12, atol=1e-14):
-    """Solve w' = w^(K-1) (r - w^K) with DOP853 at the (sorted) times t."""
+    """Solve w' = w^(K-1) (r - w^K) at the times t (any order and shape).
+
+    DOP853 from 0 until w is within 1e-13 (relative) of a nonzero limit w*, then the
+    linearised solution w* + (w_c - w*) exp(-lambda (t - t_c)), lambda = K w*^(2K-2), whose
+    error is O(1e-26): integrating that stiff tail explicitly would cost ~lambda t steps.
+    Approaches to the limit 0 slow down (algebraically), so they are integrated to the end.
+    """
     t = np.asarray(t, dtype=float)
     flat = t.ravel()
     if w0 == 0.0 or flat.size == 0:                       # w = 0 is an equilibrium for K >= 2
         return np.zeros(t.shape)
-    order = np.argsort(flat)
-    ts = flat[order]
-    tmax = float(ts[-1])
+    lim = _limit(r, K, w0)
+    if lim == 0.0 and K >= 3:
+        return _flow_to_zero(r, K, flat, w0, rtol, atol).reshape(t.shape)
     out = np.empty_like(flat)
-    if tmax == 0.0:
-        out[:] = w0
-        return out.reshape(t.shape)
-    sol = integrate.solve_ivp(lambda _, w: w ** (K - 1) * (r - w**K), (0.0, tmax), [w0],
-                              method="DOP853", t_eval=ts, rtol=rtol, atol=atol)
-    if not sol.success:                                     # pragma: no cover - not observed
-        raise ValueError(f"the ODE solver failed: {sol.message}")
-    out[order] = sol.y[0]
+    if lim == 0.0:                                         # K <= 2 (tests only): plain DOP853
+        t_c, w_c = math.inf, None
+    elif abs(w0 - lim) <= 1e-13 * abs(lim):
+        t_c, w_c = 0.0, w0
+    else:
+        w_c = lim - math.copysign(1e-13 * abs(lim), lim - w0)
+        with warnings.catch_warnings():                    # quad near the log singularity
+            warnings.simplefilter("ignore")
+            t_c = scalar_flow_time(r, K, w_c, w0)
+    head = flat <= t_c
+    ts = np.unique(flat[head])
+    if ts.size and ts[-1] > 0.0:
+        sol = integrate.solve_ivp(lambda _, w: w ** (K - 1) * (r - w**K), (0.0, float(ts[-1])),
+                                  [w0], method="DOP853", t_eval=ts, rtol=rtol, atol=atol)
+        if not sol.success:                                 # pragma: no cover - not observed
+            raise ValueError(f"the ODE solver failed: {sol.message}")
+        out[head] = np.interp(flat[head], ts, sol.y[0])     # exact at the t_eval nodes
+    elif ts.size:
+        out[head] = w0
+    if np.any(~head):
+        lam = K * abs(lim) ** (2 * K - 2)
+        with np.errstate(over="ignore"):
+            out[~head] = lim + (w_c - lim) * np.exp(-lam * (flat[~head] - t_c))
     return out.reshape(t.shape)
+
+
+def _flow_to_zero(r, K, flat, w0, rtol, atol):
+    """The flow when its limit is 0 (K >= 3): w slows down algebraically, so integrate
+    v = |w|^-(K-2), which grows smoothly: v' = (K-2)(|w|^K - r') with r' = r, or -r for odd K
+    and w0 < 0 (then x = -w solves the flow with -r)."""
+    sign = math.copysign(1.0, w0)
+    rr = -r if (K % 2 == 1 and w0 < 0) else r
+    p = K - 2.0
+    v0 = abs(w0) ** -p
+    if rr == 0.0:                        # w' = -w^(2K-1): w^-(2K-2) = w0^-(2K-2) + (2K-2) t
+        q = 2.0 * K - 2.0
+        return sign * (abs(w0) ** -q + q * flat) ** (-1.0 / q)
+    ts = np.unique(flat)
+    out = np.empty_like(flat)
+    if ts[-1] > 0.0:
+        sol = integrate.solve_ivp(lambda _, v: p * (v ** (-K / p) - rr), (0.0, float(ts[-1])),
+                                  [v0], method="DOP853", t_eval=ts, rtol=rtol, atol=0.0)
+        if not sol.success:                                 # pragma: no cover - not observed
+            raise ValueError(f"the ODE solver failed: {sol.message}")
+        v = np.interp(flat, ts, sol.y[0])
+    else:
+        v = np.full(flat.shape, v0)
+    out[:] = sign * v ** (-1.0 / p)
+    return out
 
 
 def scalar_gradient_flow(r, depth, t, w0=1.0):
@@ -443,18 +498,22 @@ def scalar_gradient_flow(r, depth, t, w0=1.0):
     * K = 2: :math:`u=w^2` is logistic, :math:`u=\dfrac{r u_0}{u_0+(r-u_0)e^{-2rt}}`
       (:math:`u_0/(1+2u_0t)` at r = 0); evaluated in a form stable for r < 0, large t and
       r near 0.
-    * K >= 3: DOP853 (scipy) with rtol 1e-12, atol 1e-14; it agrees with the closed forms and
-      with :func:`scalar_flow_time` to about 1e-11.
+    * K >= 3: DOP853 (scipy) with rtol 1e-12, atol 1e-14, until w is within 1e-13 of a nonzero
+      limit, then the linearised exponential tail (so any t, however large, is cheap); when the
+      limit is 0 (stuck cases) the variable :math:`|w|^{-(K-2)}` is integrated instead, and
+      r = 0 has the closed form :math:`w^{-(2K-2)}=w_0^{-(2K-2)}+(2K-2)t`. It agrees with the
+      closed forms and with :func:`scalar_flow_time` to about 1e-11.
 
     Parameters
     ----------
-    r : float
+    r : float, |r| <= 1e4
         Target value of the product :math:`w_1\cdots w_K`.
-    depth : int >= 1
+    depth : int, 1 <= depth <= 16
     t : float or array of floats >= 0
         Times (any order, any shape).
     w0 : float
-        Initial value of every layer.
+        Initial value of every layer, with an initial speed
+        :math:`|w_0|^{K-1}(|r|+|w_0|^K)\le10^{12}`.
 
     Returns
     -------
@@ -488,9 +547,33 @@ def scalar_flow_time(r, depth, w, w0=1.0) -> float:
                          f"the flow (excluded), got {w:g}")
     if w == w0:
         return 0.0
-    val, _ = integrate.quad(lambda s: 1.0 / (s ** (K - 1) * (r - s**K)), w0, w,
-                            epsabs=0.0, epsrel=1e-13, limit=200)
-    return float(val)
+    try:
+        val = _flow_time(r, K, w, w0)
+    except (OverflowError, ZeroDivisionError):
+        val = math.inf
+    if not math.isfinite(val):
+        raise ValueError(f"the flow from w0 = {w0:g} takes longer than 1e308 to reach w = {w:g} "
+                         "(w0 too close to 0)")
+    return val
+
+
+def _flow_time(r, K, w, w0):
+    """t(w) = int_{w0}^{w} ds / (s^(K-1) (r - s^K)), with the singular part at s = 0 done
+    analytically: 1/(s^(K-1)(r - s^K)) = 1/(r s^(K-1)) + s/(r (r - s^K)) for r != 0."""
+    if K == 1:
+        return math.log((r - w0) / (r - w))
+    q = 2.0 * K - 2.0
+    if r == 0.0:                                     # -int s^(1-2K) ds
+        return (abs(w) ** -q - abs(w0) ** -q) / q
+    if K == 2:
+        head = math.log(w / w0) / r
+    else:
+        p = K - 2.0
+        head = (math.copysign(abs(w0) ** -p, w0 ** (K - 2)) -
+                math.copysign(abs(w) ** -p, w ** (K - 2))) / (p * r)
+    tail, _ = integrate.quad(lambda s: s / (r * (r - s**K)), w0, w, epsabs=1e-300,
+                             epsrel=1e-13, limit=200)
+    return float(head + tail)
 
 
 def time_to_learn(r, depth, w0, fraction=0.5) -> float:
@@ -503,8 +586,8 @@ def time_to_learn(r, depth, w0, fraction=0.5) -> float:
     K >= 3: deeper networks started near zero wait much longer on the plateau.
     """
     r = check_real("r", r, low=0.0, low_inclusive=False)
-    K = check_positive_int("depth", depth)
     w0 = check_real("w0", w0, low=0.0, low_inclusive=False)
+    r, K, w0 = _check_scalar_problem(r, depth, w0)
     fraction = check_real("fraction", fraction, low=0.0, high=1.0, low_inclusive=False,
                           high_inclusive=False)
     target = fraction * r
@@ -573,8 +656,14 @@ def max_stable_step(r, depth) -> float:
     0.264567
     """
     r = check_real("r", r, low=0.0, low_inclusive=False)
-    K = check_positive_int("depth", depth)
-    return 2.0 / (K * r ** (2.0 - 2.0 / K))
+    r, K, _ = _check_scalar_problem(r, depth, 0.0)
+    try:
+        out = math.exp(math.log(2.0 / K) - (2.0 - 2.0 / K) * math.log(r)) if K > 1 else 2.0
+    except OverflowError:
+        out = math.inf
+    if not math.isfinite(out):
+        raise ValueError(f"`r` = {r:g} is so small that the largest stable step overflows")
+    return out
 
 
 # ----------------------------------------------------------------------------- Saxe decoupling
@@ -892,7 +981,11 @@ def staircase_experiment(s, depth, width, d=16, init_std=0.05, alpha=0.02, n_ste
     record_every = check_positive_int("record_every", record_every)
     if not isinstance(device, (str,)) and type(device).__name__ != "device":
         raise ValueError(f"`device` must be a torch device or its name, got {device!r}")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"`device` must be a torch device or its name ('cpu', 'cuda'), "
+                         f"got {device!r}") from None
     gen = torch.Generator().manual_seed(seed)
     kw = dict(dtype=torch.float64)
     a = torch.linalg.qr(torch.randn(d, d, generator=gen, **kw))[0][:, : s.size]

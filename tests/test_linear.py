@@ -408,3 +408,55 @@ def test_specific_messages():
         lin.mode_strengths([np.eye(2)], [np.eye(2)])
     with pytest.raises(ValueError, match="rank"):
         lin.staircase_experiment([1.0, 2.0, 3.0], 3, 8, d=2)
+
+
+# ----------------------------------------------------------------------------- numerical branches
+@pytest.mark.parametrize("r,K,w0", [(-2.0, 3, 1.0), (0.0, 4, 1.5), (2.0, 3, -0.5), (-1.0, 5, 0.7),
+                                    (0.0, 3, -0.8), (4.0, 4, -1.0), (-8.0, 3, -1.0)])
+def test_flow_branches_match_a_direct_ode_solution(r, K, w0):
+    # the stuck branch integrates |w|^-(K-2), r = 0 is in closed form, nonzero limits switch to
+    # the linearised tail: all must agree with a plain tight DOP853 run (1e-13) to ~1e-11
+    from scipy.integrate import solve_ivp
+
+    t = np.array([0.1, 0.5, 1.0, 3.0, 8.0])
+    sol = solve_ivp(lambda _, w: w ** (K - 1) * (r - w**K), (0, 8), [w0], t_eval=t,
+                    method="DOP853", rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(lin.scalar_gradient_flow(r, K, t, w0), sol.y[0], rtol=1e-10,
+                               atol=1e-12)
+
+
+def test_flow_at_huge_times_is_fast_and_finite():
+    import time
+
+    t0 = time.process_time()
+    w = lin.scalar_gradient_flow(2.0, 3, [1.0, 1e6, 1e300])
+    np.testing.assert_allclose(w[1:], 2 ** (1 / 3), rtol=1e-15)
+    stuck = lin.scalar_gradient_flow(-2.0, 3, [1e6, 1e300])
+    # w' ~ -2 w^2 for small w: w ~ 1 / (2 t)
+    np.testing.assert_allclose(stuck * 2 * np.array([1e6, 1e300]), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(lin.scalar_gradient_flow(0.0, 4, 1e300),
+                               (1 + 6e300) ** (-1 / 6), rtol=1e-12)
+    assert time.process_time() - t0 < 2.0
+
+
+def test_flow_time_singular_part_is_analytic():
+    # from w0 = 1e-6 the time is dominated by the plateau q0^(2/K-1) / ((K-2) r) with q0 = w0^K
+    t = lin.scalar_flow_time(2.0, 3, 1.0, 1e-6)
+    np.testing.assert_allclose(t, 1e6 / 2.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="longer than"):
+        lin.scalar_flow_time(2.0, 16, 1.0, 1e-30)
+
+
+@pytest.mark.parametrize("kw,match", [({"depth": 17}, "depth"), ({"r": 1e5}, "r"),
+                                      ({"w0": 50.0, "depth": 8}, "initial speed")])
+def test_scalar_problem_ranges(kw, match):
+    args = {"r": 2.0, "depth": 3, "t": 1.0, "w0": 1.0} | kw
+    with pytest.raises(ValueError, match=match):
+        lin.scalar_gradient_flow(**args)
+
+
+def test_max_stable_step_tiny_r_and_bad_device():
+    with pytest.raises(ValueError, match="overflows"):
+        lin.max_stable_step(1e-300, 3)
+    with pytest.raises(ValueError, match="device"):
+        lin.staircase_experiment([1.0], 2, 4, d=2, device="nonsense")

@@ -45,7 +45,7 @@ def test_scalar_data_fast_tail_is_accurate(kw):
 
 def test_scalar_data_stuck_and_divergent_cases():
     d = lw.scalar_dynamics_data(depth=2, r=-1.0, alpha=0.05, T=5.0)
-    assert d.limit == 0.0 and math.isnan(d.alpha_max)
+    assert d.limit == 0.0 and d.alpha_max is None
     d = lw.scalar_dynamics_data(depth=3, r=2.0, alpha=0.9, T=5.0)     # far above alpha_max
     assert not np.any(np.isnan(d.w_gd)) and np.isinf(d.w_gd[-1])
     lw.draw_scalar_dynamics(depth=3, r=2.0, alpha=0.9, T=5.0)       # must still draw

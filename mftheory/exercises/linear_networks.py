@@ -54,14 +54,17 @@ def _check(name, answer, expected, *, rtol, mistakes=(), hint=""):
     if problem:
         return Feedback(False, f"{name}: {problem}.", answer)
     scale = np.maximum(np.abs(expected), 1e-300)
-    rel = float(np.max(np.abs(a - expected) / scale))
+    with np.errstate(all="ignore"):                  # huge answers: rel = inf is fine
+        rel = float(np.max(np.abs(a - expected) / scale))
     if rel <= rtol:
         return Feedback(True, f"{name}: correct (relative error {rel:.1e}, tolerance {rtol:g}).",
                         answer, None, rel)
     for wrong, explanation in mistakes:
         wrong = np.asarray(wrong, dtype=float)
-        if wrong.shape == a.shape and np.all(np.abs(a - wrong) <= rtol * np.maximum(
-                np.abs(wrong), 1e-300)):
+        with np.errstate(all="ignore"):
+            match = wrong.shape == a.shape and np.all(
+                np.abs(a - wrong) <= rtol * np.maximum(np.abs(wrong), 1e-300))
+        if match:
             return Feedback(False, f"{name}: not yet — {explanation}", answer, None, rel)
     msg = f"{name}: not yet — off by a relative {rel:.2g} (tolerance {rtol:g})."
     if hint:

@@ -68,7 +68,8 @@ _K_GRID = np.unique(np.round(np.geomspace(1, 1000, 40)).astype(int))
 # ----------------------------------------------------------------------------- scalar dynamics
 class ScalarDynamics(NamedTuple):
     """Flow ``t``, ``w_flow``; gradient descent ``steps``, ``w_gd`` (times ``steps * alpha``);
-    ``limit`` of the flow and the largest stable step ``alpha_max`` (NaN when r <= 0)."""
+    ``limit`` of the flow and the largest stable step ``alpha_max`` (None when r <= 0: there
+    is no minimum away from 0)."""
 
     t: np.ndarray
     w_flow: np.ndarray
@@ -108,13 +109,13 @@ def scalar_dynamics_data(depth=3, r=2.0, alpha=0.05, T=5.0, w0=1.0) -> ScalarDyn
     depth = check_positive_int("depth", depth)
     r = check_real("r", r)
     alpha = check_real("alpha", alpha, low=0.0, low_inclusive=False)
-    T = check_real("T", T, low=0.0, low_inclusive=False)
+    T = check_real("T", T, low=0.0, high=1e4, low_inclusive=False)
     w0 = check_real("w0", w0)
     t = np.linspace(0.0, T, _N_FLOW)
     w_flow = _figure_flow(r, depth, t, w0)
     n = min(int(np.ceil(T / alpha)), 2000)
     w_gd = linear.scalar_gd(r, depth, alpha, n, w0)
-    a_max = linear.max_stable_step(r, depth) if r > 0 else float("nan")
+    a_max = linear.max_stable_step(r, depth) if r > 0 else None
     return ScalarDynamics(t, w_flow, np.arange(n + 1), w_gd,
                           linear.scalar_flow_limit(r, depth, w0), a_max)
 
@@ -152,7 +153,7 @@ def draw_scalar_dynamics(depth=3, r=2.0, alpha=0.05, T=5.0, w0=1.0, *, fig=None)
     ax2.set(xlim=(0, d.t[-1]), xlabel="time t", ylabel=r"loss $(w^K-r)^2/2$")
     ax2.set_ylim(floor / 10, max(float(np.max(lf)), 1e-19) * 10)
     _few_ticks(ax1, ax2)
-    stable = "" if np.isnan(d.alpha_max) else rf", $\alpha_{{\max}}={d.alpha_max:.3g}$"
+    stable = "" if d.alpha_max is None else rf", $\alpha_{{\max}}={d.alpha_max:.3g}$"
     fig.suptitle(f"depth K = {depth}, r = {r:g}, w0 = {w0:g}{stable}", fontsize=10)
     return fig
 
@@ -273,7 +274,7 @@ def hardt_ma_norms(singular_values, angles, K):
     phi = linear._real_array("angles", angles, ndim=1, low=0.0)
     K = linear._real_array("K", K, low=1.0)
     b = np.max(np.abs(s[None, :] ** (1.0 / np.atleast_1d(K)[:, None]) - 1.0), axis=1)
-    o = 2 * np.sin(np.max(phi, initial=0.0) / (2 * np.atleast_1d(K)))
+    o = 2 * np.sin(np.max(phi, initial=0.0) / 2 / np.atleast_1d(K))
     if np.ndim(K) == 0:
         return float(b[0]), float(o[0])
     return b, o
