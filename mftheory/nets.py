@@ -1,7 +1,7 @@
 r"""Finite random networks in torch: the simulations that the signal-propagation chapter lays over
 the mean-field theory of :mod:`mftheory.signal`.
 
-The network (note C.2 of the seed digest). An input :math:`\mathbf x_0\in\mathbb R^{d_0}` goes
+The network (Poole et al. 2016; Schoenholz et al. 2017). An input :math:`\mathbf x_0\in\mathbb R^{d_0}` goes
 through :math:`L` layers
 
 .. math::
@@ -11,7 +11,7 @@ through :math:`L` layers
 
 :math:`k=1,\dots,L`, all entries independent, widths :math:`d_0,\dots,d_L` arbitrary. The first
 layer acts on the raw input (no :math:`\phi` on :math:`\mathbf x_0`). Measured per layer, on the
-pre-activations (note C.8, item 7):
+pre-activations (not the post-activations):
 
 * the length :math:`q_k^a=|\mathbf z_k^a|^2/d_k` of every input :math:`a`;
 * the (uncentred) correlation of two inputs
@@ -27,7 +27,8 @@ pre-activations (note C.8, item 7):
   :math:`\mathbb E\,|\boldsymbol\delta_k|^2=\sigma_w^2\,\mathbb E\,|\boldsymbol\delta_{k+1}|^2`
   holds exactly.
 
-The backward pass is written by hand (``tests/test_nets.py`` checks it against torch autograd).
+The backward pass is written by hand and agrees with torch autograd to rounding
+(:func:`weight_gradients` computes both).
 
 Randomness and cost
 -------------------

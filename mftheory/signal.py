@@ -315,7 +315,7 @@ def critical_sigma_w2(act: str, sigma_b2) -> float:
     r"""The :math:`\sigma_w^2` at which :math:`\chi_1=1` (the order-to-chaos transition).
 
     ReLU: 2 (He initialisation; a finite :math:`q^*` there only if :math:`\sigma_b^2=0`);
-    linear: 1; tanh/erf at :math:`\sigma_b^2=0`: :math:`1/\phi'(0)^2` (1 and :math:`\pi/4`);
+    linear: 1; tanh/erf at :math:`\sigma_b^2=0`: :math:`1/\phi'(0)^2`;
     otherwise Brent's method on :math:`\chi_1(\sigma_w^2)-1`, where :math:`\chi_1` is evaluated at
     :math:`q^*(\sigma_w^2)`. The returned value gives :math:`|\chi_1-1|<10^{-10}`.
 
