@@ -95,3 +95,15 @@ def test_spurious_sample_size():
         fb = ex.check_spurious_sample_size(wrong)
         assert not fb and hint in str(fb), (wrong, str(fb))
     assert not ex.check_spurious_sample_size(193.5)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: ex.check_bn_leak(-0.3), lambda: ex.check_bn_leak(0.0),
+    lambda: ex.check_linear_min_loss(48), lambda: ex.check_linear_min_loss(10),
+    lambda: ex.check_spurious_sample_size(385), lambda: ex.check_spurious_sample_size(50),
+    lambda: ex.check_projected_vertices(3, 3), lambda: ex.check_relu_identity(np.zeros((12, 64)))])
+def test_wrong_feedback_reveals_no_expected_value(call):
+    fb = call()
+    assert not fb and fb.expected is None and math.isnan(fb.relative_error)
+    for secret in ("0.256", "49", "193"):
+        assert secret not in fb.message

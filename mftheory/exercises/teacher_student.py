@@ -3,7 +3,10 @@ r"""Checks for the exercises of the chapter on the teacher-student framework (Ti
 Each check takes the student's answer as data: a wrong, non-numeric, non-finite or wrongly
 shaped answer gives a not-correct :class:`~mftheory.exercises.Feedback` (never an exception),
 and an answer that matches a typical mistake is told which one. The reference values are
-computed in private functions from the exercise's data and are not part of any message.
+computed in private functions from the exercise's data and are not part of any message or
+field: a not-correct Feedback carries neither the expected value nor a relative error (from
+which, with the answer, the expected value would follow); a correct one carries its relative
+error.
 """
 
 from __future__ import annotations
@@ -48,11 +51,10 @@ def _judge(name, answer, expected, mistakes, rtol):
                         relative_error=abs(a - expected) / abs(expected))
     for hint, value in mistakes:
         if abs(a - value) <= rtol * max(abs(value), 1e-12):
-            return Feedback(False, f"{name}: not yet. {hint}", answer,
-                            relative_error=abs(a - expected) / abs(expected))
+            return Feedback(False, f"{name}: not yet. {hint}", answer)
     side = "too large" if a > expected else "too small"
     return Feedback(False, f"{name}: not yet; your value is {side} (relative tolerance "
-                    f"{rtol:g}).", answer, relative_error=abs(a - expected) / abs(expected))
+                    f"{rtol:g}).", answer)
 
 
 # ------------------------------------------------------------------ 1. BN with epsilon
@@ -138,8 +140,8 @@ def check_relu_identity(W) -> Feedback:
         msg = "the diagonal of QW should be 1 (each of the 3 matching children gives 1/3)."
     else:
         msg = "ReLU(QW) differs from the identity."
-    return Feedback(False, f"not yet: {msg} (largest deviation {err:.2g})", W,
-                    relative_error=err)
+    return Feedback(False, f"not yet: {msg} (largest deviation of ReLU(QW) from I: {err:.2g})",
+                    W)
 
 
 # ------------------------------------------------------------------ 4. vertices
