@@ -376,3 +376,23 @@ def test_empirical_functions_reject_bad_net_and_targets(tiny):
         fisher.explosion_threshold(net, X, Y, 0.1, 0.05)
     with pytest.raises(ValueError, match="eta_hi"):
         fisher.explosion_threshold(net, X, Y, 1e-4, 2e-4, steps=5)
+
+
+def test_lr_gamma_grid_matches_single_runs():
+    # the batched runs (one parameter copy per learning rate) equal separate heavy-ball runs
+    X, Y = fisher.synthetic_problem(16, 5, 3, seed=4)
+    etas = [0.01, 0.3, 30.0]
+    grid = fisher.lr_gamma_grid([5, 8, 8, 3], X, Y, [0.5, 2.0], etas, 0.9, 15, seed=1)
+    assert grid.loss.shape == grid.exploded.shape == (2, 3)
+    for i, g in enumerate((0.5, 2.0)):
+        net = fisher.make_mlp([5, 8, 8, 3], 2.0, 0.5, mode="batch", gamma=g, seed=1)
+        assert grid.lam[i] == pytest.approx(fisher.fim_top_eigenvalue(net, X), rel=1e-10)
+        for j, eta in enumerate(etas):
+            run = fisher.heavy_ball(net, X, Y, eta, 0.9, 15)
+            assert grid.exploded[i, j] == run.exploded
+            if not run.exploded:
+                assert grid.loss[i, j] == pytest.approx(run.loss[-1], rel=1e-9)
+            else:
+                assert math.isnan(grid.loss[i, j])
+    assert grid.exploded[:, -1].all() and not grid.exploded[:, 0].any()
+    np.testing.assert_allclose(grid.eta_star, 3.8 / grid.lam, rtol=1e-14)
