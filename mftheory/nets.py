@@ -1,13 +1,15 @@
 r"""Finite random networks in torch: the simulations that the signal-propagation chapter lays over
 the mean-field theory of :mod:`mftheory.signal`.
 
-The network (Poole et al. 2016; Schoenholz et al. 2017). An input :math:`\mathbf x_0\in\mathbb R^{d_0}` goes
+The network (Poole et al. 2016; Schoenholz et al. 2017). An input
+:math:`\mathbf x_0\in\mathbb R^{d_0}` goes
 through :math:`L` layers
 
 .. math::
 
     \mathbf z_k = W_k\mathbf x_{k-1}+\mathbf b_k,\qquad \mathbf x_k=\phi(\mathbf z_k),\qquad
-    (W_k)_{ij}\sim\mathcal N(0,\sigma_w^2/d_{k-1}),\quad (\mathbf b_k)_i\sim\mathcal N(0,\sigma_b^2),
+    (W_k)_{ij}\sim\mathcal N(0,\sigma_w^2/d_{k-1}),\quad
+    (\mathbf b_k)_i\sim\mathcal N(0,\sigma_b^2),
 
 :math:`k=1,\dots,L`, all entries independent, widths :math:`d_0,\dots,d_L` arbitrary. The first
 layer acts on the raw input (no :math:`\phi` on :math:`\mathbf x_0`). Measured per layer, on the
@@ -108,7 +110,8 @@ def _torch_activation(act):
 # --------------------------------------------------------------------------------------
 def _check_widths(widths):
     if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
-        raise ValueError(f"`widths` must be a list [d0, d1, ..., dL] of integers >= 1, got {widths!r}")
+        raise ValueError(f"`widths` must be a list [d0, d1, ..., dL] of integers >= 1, "
+                         f"got {widths!r}")
     widths = [check_positive_int("widths entry", w) for w in widths]
     if len(widths) < 2:
         raise ValueError(f"`widths` needs at least two entries [d0, d1] (input and one layer), "
@@ -139,15 +142,16 @@ def _check_device_dtype(device, dtype):
 # --------------------------------------------------------------------------------------
 def _numpy_rng(generator):
     """A NumPy Generator from None / int / NumPy Generator (for inputs, always drawn in float64)."""
-    if generator is None or (isinstance(generator, numbers.Integral) and not isinstance(generator, bool)):
+    if generator is None or (isinstance(generator, numbers.Integral)
+                             and not isinstance(generator, bool)):
         if generator is not None and not 0 <= generator < 2**64:   # simulate() uses < 2**62
             raise ValueError(f"`generator` as a seed must be an integer in [0, 2**64), "
                              f"got {generator}")
         return np.random.default_rng(generator)
     if isinstance(generator, np.random.Generator):
         return generator
-    raise ValueError("`generator` must be None, an integer seed >= 0, a numpy.random.Generator or a "
-                     f"torch.Generator, got {type(generator).__name__}")
+    raise ValueError("`generator` must be None, an integer seed >= 0, a numpy.random.Generator "
+                     f"or a torch.Generator, got {type(generator).__name__}")
 
 
 def _std_normal_np(generator, shape):
@@ -167,15 +171,16 @@ class _Stream:
         self.device, self.dtype = device, dtype
         if isinstance(generator, torch.Generator):
             if generator.device.type != device.type:
-                raise ValueError(f"the torch `generator` lives on {generator.device.type!r} but the "
-                                 f"network runs on {device.type!r}; give a generator on the same device "
-                                 "or an integer seed")
+                raise ValueError(f"the torch `generator` lives on {generator.device.type!r} but "
+                                 f"the network runs on {device.type!r}; give a generator on the "
+                                 "same device or an integer seed")
             self.torch_gen, self.np_gen = generator, None
         elif isinstance(generator, np.random.Generator):
             self.torch_gen, self.np_gen = None, generator
         else:                                         # int or None: a torch generator on the device
             seed = _numpy_rng(generator).integers(2**62)
-            self.torch_gen, self.np_gen = torch.Generator(device=device).manual_seed(int(seed)), None
+            self.torch_gen = torch.Generator(device=device).manual_seed(int(seed))
+            self.np_gen = None
 
     def normal(self, shape):
         torch = _torch()
@@ -299,7 +304,8 @@ class Propagation:
     output_error : ndarray, shape (d_L,), or None
         The random output error :math:`\mathbf g=\boldsymbol\delta_L`.
     weights : list of (W, b), or None
-        The weights :math:`W_k` (shape ``(d_k, d_{k-1})``) and biases (when ``return_weights=True``).
+        The weights :math:`W_k` (shape ``(d_k, d_{k-1})``) and biases (when
+        ``return_weights=True``).
     """
 
     act: str
@@ -333,7 +339,8 @@ def _check_inputs(x, d0, device, dtype):
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2 or x.shape[1] != d0 or x.shape[0] < 1:
-        raise ValueError(f"`x` must have shape (n_inputs, d0) = (n, {d0}) (or ({d0},) for one input), "
+        raise ValueError(f"`x` must have shape (n_inputs, d0) = (n, {d0}) (or ({d0},) for one "
+                         "input), "
                          f"got shape {x.shape}")
     return torch.as_tensor(x, dtype=dtype, device=device)
 
@@ -439,7 +446,8 @@ def propagate(act, widths, sigma_w2, sigma_b2, x, *, generator=None, device=None
     phi, dphi = _torch_activation(act)
     stream = _Stream(generator, device, dtype)
     itemsize = 4 if dtype == torch.float32 else 8
-    store = return_weights or (sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True)) * itemsize
+    n_weights = sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    store = return_weights or (n_weights * itemsize
                                <= _STORE_LIMIT_BYTES)
     w_std = [math.sqrt(sigma_w2 / d) for d in widths[:-1]]      # w_std[k-1] scales W_k
     b_std = math.sqrt(sigma_b2)
@@ -458,7 +466,8 @@ def propagate(act, widths, sigma_w2, sigma_b2, x, *, generator=None, device=None
             if store:
                 gs.append(G)
             if return_weights:
-                weights.append(((G * w_std[k - 1]).cpu().double().numpy(), b.cpu().double().numpy()))
+                weights.append(((G * w_std[k - 1]).cpu().double().numpy(),
+                                b.cpu().double().numpy()))
             sq = (Z * Z).sum(dim=1)
             q_rows.append(sq / widths[k])
             if n >= 2:
@@ -504,7 +513,8 @@ def propagate(act, widths, sigma_w2, sigma_b2, x, *, generator=None, device=None
         _check_finite("correlations", corr)
     if grad_sq is not None:
         _check_finite("backpropagated errors |delta_k|^2", grad_sq)
-    return Propagation(act=act, widths=tuple(widths), sigma_w2=sigma_w2, sigma_b2=sigma_b2, q=q, c=c,
+    return Propagation(act=act, widths=tuple(widths), sigma_w2=sigma_w2, sigma_b2=sigma_b2,
+                       q=q, c=c,
                        grad_sq=grad_sq, corr=corr, activations=kept, output_error=g,
                        weights=weights if return_weights else None)
 
@@ -562,7 +572,7 @@ class Simulation:
         return getattr(self, check_choice("quantity", quantity, _QUANTITIES)).mean(axis=0)
 
     def sem(self, quantity: str) -> np.ndarray:
-        r"""Standard error of :meth:`mean`: sample standard deviation over seeds / :math:`\sqrt{n}`."""
+        r"""Standard error of :meth:`mean`: sample standard deviation / :math:`\sqrt{n}`."""
         a = getattr(self, check_choice("quantity", quantity, _QUANTITIES))
         return a.std(axis=0, ddof=1) / math.sqrt(a.shape[0])
 
@@ -594,7 +604,8 @@ class Simulation:
         return float(r.mean()), float(r.std(ddof=1) / math.sqrt(r.size))
 
 
-def simulate(act, sigma_w2, sigma_b2, *, width, depth, q0=1.0, c0=0.9, n_seeds=6, seed=0, device=None,
+def simulate(act, sigma_w2, sigma_b2, *, width, depth, q0=1.0, c0=0.9, n_seeds=6, seed=0,
+             device=None,
              dtype=None, n_pairs=1):
     r"""Measure :math:`q_k`, :math:`c_k`, :math:`|\boldsymbol\delta_k|^2` in ``n_seeds`` random
     networks of widths ``[width] * (depth + 1)`` (input dimension = width) on ``n_pairs`` pairs of
@@ -656,7 +667,8 @@ def simulate(act, sigma_w2, sigma_b2, *, width, depth, q0=1.0, c0=0.9, n_seeds=6
         else:
             c.append(res.c)
         grad_sq.append(res.grad_sq)
-    return Simulation(act=act, sigma_w2=sigma_w2, sigma_b2=sigma_b2, width=width, depth=depth, q0=q0,
+    return Simulation(act=act, sigma_w2=sigma_w2, sigma_b2=sigma_b2, width=width, depth=depth,
+                      q0=q0,
                       c0=c0, seed=seed, q=np.array(q), c=np.array(c), grad_sq=np.array(grad_sq),
                       q_single=np.array(q1), c_single=np.array(c1))
 
@@ -709,7 +721,8 @@ def pca_project(h, k=3):
         raise ValueError(f"`h` needs at least 2 rows (points), got shape {h.shape}")
     k = check_positive_int("k", k)
     if k > min(n, d):
-        raise ValueError(f"`k` must be <= min(n, d) = {min(n, d)} for `h` of shape {h.shape}, got {k}")
+        raise ValueError(f"`k` must be <= min(n, d) = {min(n, d)} for `h` of shape {h.shape}, "
+                         f"got {k}")
     centred = h - h.mean(axis=0)
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
     vt = vt[:k]
@@ -741,7 +754,8 @@ def circle_profile(corr):
     corr = check_array("corr", corr, ndim=2)
     n = corr.shape[0]
     if corr.shape != (n, n) or n < 3:
-        raise ValueError(f"`corr` must be a square matrix of at least 3 points, got shape {corr.shape}")
+        raise ValueError(f"`corr` must be a square matrix of at least 3 points, got shape "
+                         f"{corr.shape}")
     idx = np.arange(n)
     sep = (idx[None, :] - idx[:, None]) % n
     sep = np.minimum(sep, n - sep)
@@ -789,7 +803,7 @@ class Circle:
 
 def circle_experiment(act, sigma_w2, sigma_b2, *, width, depth, n_points=120, n_networks=8, q0=1.0,
                       seed=0, device=None):
-    r"""Propagate a great circle of inputs (Poole et al. 2016) through ``n_networks`` random networks.
+    r"""Propagate a great circle of inputs (Poole et al. 2016) through ``n_networks`` networks.
 
     Network ``i`` gets its own circle (:func:`circle_inputs`, seed ``seed + i``) and weights
     (seed ``seed + n_networks + i``), of constant ``width``. The last layer's pair correlations
@@ -829,7 +843,8 @@ def circle_experiment(act, sigma_w2, sigma_b2, *, width, depth, n_points=120, n_
     profiles, pca, length, angles = [], None, 0.0, None
     for i in range(n_networks):
         x = circle_inputs(n_points, width, q0, generator=seed + i)
-        res = propagate(act, [width] * (depth + 1), sigma_w2, sigma_b2, x, generator=seed + n_networks + i,
+        res = propagate(act, [width] * (depth + 1), sigma_w2, sigma_b2, x,
+                        generator=seed + n_networks + i,
                         device=device, backprop=False, correlations=True, keep_activations=[depth])
         angles, prof = circle_profile(res.corr[-1])
         profiles.append(prof)
@@ -854,7 +869,7 @@ def _check_vector(name, x):
 
 def layer_preactivations(x, n_out, sigma_w2, sigma_b2, *, weights="rademacher", n_draws=1,
                          generator=None):
-    r"""Pre-activations :math:`z_i=\sum_jW_{ij}x_j+b_i` of ``n_out`` neurons fed the fixed vector ``x``.
+    r"""Pre-activations :math:`z_i=\sum_jW_{ij}x_j+b_i` of ``n_out`` neurons fed the same ``x``.
 
     Given :math:`\mathbf x` (of dimension :math:`d`), the :math:`z_i` are i.i.d.: with Gaussian
     weights exactly :math:`\mathcal N(0,\sigma_w^2|\mathbf x|^2/d+\sigma_b^2)`; with Rademacher
@@ -899,7 +914,9 @@ def layer_preactivations(x, n_out, sigma_w2, sigma_b2, *, weights="rademacher", 
 
 
 def excess_kurtosis(z):
-    r"""Sample excess kurtosis :math:`\overline{(z-\bar z)^4}/\overline{(z-\bar z)^2}^2-3` along the last axis.
+    r"""Sample excess kurtosis along the last axis.
+
+    :math:`\overline{(z-\bar z)^4}/\overline{(z-\bar z)^2}^2-3`.
 
     0 for a Gaussian; its sampling standard deviation is about :math:`\sqrt{24/n}` for n
     Gaussian values. ``z`` of shape (..., n) with n >= 4 gives shape (...).
@@ -948,7 +965,9 @@ def conditional_excess_kurtosis(x, sigma_w2, sigma_b2, *, weights="rademacher"):
 # Weight gradients: backpropagated errors times the layer's input
 # --------------------------------------------------------------------------------------
 def weight_gradients(act, widths, sigma_w2, sigma_b2, x, *, generator=None, method="backprop"):
-    r"""Gradients :math:`\nabla_{W_k}\ell` of :math:`\ell=\langle\mathbf g,\mathbf z_L\rangle` for one input.
+    r"""Weight gradients :math:`\nabla_{W_k}\ell` for one input.
+
+    The loss is :math:`\ell=\langle\mathbf g,\mathbf z_L\rangle`.
 
     The network and the output error :math:`\mathbf g\sim\mathcal N(0,I)` are those of
     :func:`propagate` (float64, CPU; weights drawn from ``generator``). ``method='backprop'``
