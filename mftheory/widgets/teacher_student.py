@@ -46,8 +46,10 @@ __all__ = [
 C = PALETTE
 
 
-def _fig(fig, ncols, width, height):
-    return reusable_figure(fig, ncols, width, height, bottom=0.16, top=0.84, wspace=0.35)
+def _fig(fig, ncols, width, height, left=0.1):
+    fig, axes = reusable_figure(fig, ncols, width, height, bottom=0.16, top=0.84, wspace=0.35)
+    fig.subplots_adjust(left=left)
+    return fig, axes
 
 
 # ------------------------------------------------------------------------- BN projection
@@ -145,7 +147,7 @@ def lossiness_data(kind="exact", q=0.1, seed=0):
 def draw_lossiness(kind="exact", q=0.1, seed=0, fig=None):
     """Bars of the reformulation error per layer; the data gate next to the hard gate."""
     d = lossiness_data(kind, q, seed)
-    fig, (ax, ax1) = _fig(fig, 2, 10.0, 3.6)
+    fig, (ax, ax1) = _fig(fig, 2, 10.0, 3.6, left=0.09)
     ax.bar([0, 1], np.maximum(d["errors"], 1e-17), color=[C["blue"], C["vermillion"]])
     ax.set(yscale="log", ylim=(1e-17, 10), xticks=[0, 1], yticks=[1e-16, 1e-12, 1e-8, 1e-4, 1],
            xticklabels=["hidden layer", "top layer"], ylabel="relative error of Theorem 4")
@@ -197,10 +199,15 @@ def draw_hypercube(d=4, k=1, fig=None):
     """Linear minimum loss against d (log scale; ReLU reaches 0) and the construction's QW."""
     h = hypercube_data(d, k)
     fig, (ax, ax1) = _fig(fig, 2, 10.0, 3.8)
-    ax.semilogy(h["ds"], h["formula"], color=C["blue"], label=r"$2^d-\mathrm{rank}\,Q$")
-    ax.semilogy(h["ds"], h["linear"], "o", color=C["blue"], ms=5, label="least squares")
+    pos = h["formula"] > 0                 # d = k (one child) has loss 0: off the log axis
+    ax.semilogy(h["ds"][pos], h["formula"][pos], color=C["blue"],
+                label=r"$2^d-\mathrm{rank}\,Q$")
+    ax.semilogy(h["ds"][pos], h["linear"][pos], "o", color=C["blue"], ms=5,
+                label="least squares")
     i = int(np.flatnonzero(h["ds"] == d)[0])
-    ax.semilogy([d], [h["linear"][i]], "o", color=C["vermillion"], ms=9, mfc="none", mew=2)
+    if h["linear"][i] > 0.5:
+        ax.semilogy([d], [h["linear"][i]], "o", color=C["vermillion"], ms=9, mfc="none",
+                    mew=2)
     ax.set(xlabel="number of pixels d", ylabel=r"min linear loss $\|QW-I\|_F^2$")
     ax.set_title(f"leaves of {k} pixel(s); ReLU reaches loss 0 for every d", fontsize=9)
     ax.legend(fontsize=8)
@@ -379,7 +386,7 @@ def draw_energy(eta=0.05, order="lin-bn-relu", steps=80, fig=None):
     if steps > 400:
         raise ValueError(f"`steps` must be at most 400 in the explorer, got {steps}")
     run = T.energy_run(order, eta, steps)
-    fig, (ax,) = _fig(fig, 1, 6.4, 4.0)
+    fig, (ax,) = _fig(fig, 1, 6.4, 4.0, left=0.16)
     rel = run.energies / run.energies[0] - 1
     ax.plot(np.arange(steps + 1), rel, lw=1.2)
     ax.axhline(0, color="k", lw=0.8)
