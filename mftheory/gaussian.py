@@ -371,7 +371,9 @@ def derivative_second_moment(act: str, q, *, method: str = "auto", rule: str = "
     elif act == "relu":
         out = np.full_like(q, 0.5)
     else:
-        out = 4 / (np.pi * np.sqrt(1 + 4 * q))
+        big = np.maximum(q, 1.0)                # 1 + 4q = q (4 + 1/q): no overflow for big q
+        out = np.where(q > 1, 4 / np.pi / (np.sqrt(big) * np.sqrt(4 + 1 / big)),
+                       4 / np.pi / np.sqrt(1 + 4 * np.minimum(q, 1.0)))
     return _shaped(np.asarray(out, dtype=float), q.shape)
 
 

@@ -74,3 +74,19 @@ def test_mnist_reads_a_cached_copy_without_network(monkeypatch, tmp_path):
     split = data.load_mnist()
     assert split.train.x.shape == (6, 784) and split.test.y.tolist() == [0, 1, 2, 3]
     assert 0.0 <= split.train.x.min() and split.train.x.max() <= 1.0
+
+
+@pytest.mark.parametrize("loader", [data.load_mnist, data.load_cifar10])
+def test_download_arguments_are_validated(loader, tmp_path, monkeypatch):
+    monkeypatch.setenv("MFTHEORY_DATA", str(tmp_path))
+    # 1e308 s overflowed the socket layer with an OverflowError that escaped the offline handler
+    with pytest.raises(ValueError, match=r"`timeout` must be > 0 and <= 1e\+06, got 1e\+308"):
+        loader(timeout=1e308)
+    with pytest.raises(ValueError, match="`flatten` must be True or False, got 'False'"):
+        loader(flatten="False")
+
+
+def test_gaussian_mixture_separation_is_bounded_for_float32_features():
+    assert np.all(np.isfinite(data.gaussian_mixture(n=4, separation=1e30).x))
+    with pytest.raises(ValueError, match=r"`separation` must be >= 0 and <= 1e\+30"):
+        data.gaussian_mixture(n=4, separation=1e308)

@@ -222,3 +222,62 @@ def test_auto_method_uses_quadrature_for_tanh(moment):
     np.testing.assert_array_equal(moment("tanh", q), moment("tanh", q, method="quadrature"))
     np.testing.assert_array_equal(G.kernel("tanh", q, q, 0.4),
                                   G.kernel("tanh", q, q, 0.4, method="quadrature"))
+
+
+# ------------------------------------------------------------------------------ float range
+@pytest.mark.parametrize("act", ["linear", "relu", "erf", "tanh"])
+def test_rule_is_validated_even_when_a_closed_form_is_used(act):
+    for fn in (G.second_moment, G.derivative_second_moment, G.phi_d2phi_moment):
+        with pytest.raises(ValueError, match="unknown quadrature rule 'bogus'"):
+            fn(act, 1.0, rule="bogus")
+    for fn in (G.kernel, G.derivative_kernel):
+        with pytest.raises(ValueError, match="unknown quadrature rule"):
+            fn(act, 1.0, 1.0, 0.5, rule=None)
+
+
+QS = np.array([0.0, 5e-324, 1e-300, 1e-8, 0.3, 1.0, 7.0, 1e10, 1e200, 1e308])
+
+
+def test_erf_closed_forms_are_finite_and_exact_up_to_the_float_range():
+    # reference: the textbook formulas in float64 where they are well conditioned (q <= 7:
+    # arcsin's argument <= 14/15), the expansion 1 - (2/pi) sqrt(2 delta), delta = 1/(1+2q),
+    # at q = 1e10, and the limits beyond: 1, 0, 0
+    m2 = G.second_moment("erf", QS)
+    d2 = G.derivative_second_moment("erf", QS)
+    pd = G.phi_d2phi_moment("erf", QS)
+    assert np.all(np.isfinite(m2)) and np.all(np.isfinite(d2)) and np.all(np.isfinite(pd))
+    q = QS[QS <= 7]
+    np.testing.assert_allclose(m2[:q.size], (2 / np.pi) * np.arcsin(2 * q / (1 + 2 * q)),
+                               rtol=4e-16, atol=0)
+    np.testing.assert_allclose(pd[:q.size], -8 * q / (np.pi * (1 + 2 * q) * np.sqrt(1 + 4 * q)),
+                               rtol=4e-16, atol=0)
+    delta = 1 / (1 + 2e10)
+    assert G.second_moment("erf", 1e10) == pytest.approx(
+        1 - (2 / np.pi) * np.sqrt(2 * delta) * (1 + delta / 12), rel=1e-15)
+    assert m2[-1] == 1.0 and abs(pd[-1]) < 1e-150 and d2[-1] < 1e-150
+
+
+@pytest.mark.parametrize("act", ["linear", "relu", "erf"])
+def test_closed_kernels_never_nan_at_the_float_range(act):
+    q1, q2, c = np.meshgrid(QS, QS, np.array([-1.0, -0.3, 0.0, 0.5, 1.0]), indexing="ij")
+    k = G.kernel(act, q1, q2, c)
+    dk = G.derivative_kernel(act, q1, q2, c)
+    assert np.all(np.isfinite(k)) and np.all(np.isfinite(dk))
+    # the unscaled formulas are accurate for 1e-8 <= q <= 7 (no underflow of q1 q2, arcsin's
+    # argument away from 1) and at q = 0
+    ok = (QS == 0) | ((QS >= 1e-8) & (QS <= 7))
+    small = ok[:, None, None] & ok[None, :, None] & np.ones_like(c, dtype=bool)
+    s = np.sqrt(1 - c * c)
+    if act == "erf":
+        with np.errstate(over="ignore", invalid="ignore"):
+            ref = (2 / np.pi) * np.arcsin(2 * c * np.sqrt(q1 * q2)
+                                          / np.sqrt((1 + 2 * q1) * (1 + 2 * q2)))
+            dref = 4 / (np.pi * np.sqrt(1 + 2 * q1 + 2 * q2 + 4 * q1 * q2 * s * s))
+        np.testing.assert_allclose(k[small], ref[small], rtol=1e-14, atol=1e-300)
+        np.testing.assert_allclose(dk[small], dref[small], rtol=1e-14)
+    elif act == "relu":
+        with np.errstate(over="ignore", invalid="ignore"):
+            ref = np.sqrt(q1 * q2) / (2 * np.pi) * (s + (np.pi - np.arccos(c)) * c)
+        np.testing.assert_allclose(k[small], ref[small], rtol=1e-14, atol=1e-300)
+        assert G.kernel("relu", 5e-324, 1e-8, 1.0) > 0             # sqrt(q1) sqrt(q2): no underflow
+        assert G.kernel("relu", 1e308, 1e308, -1.0) == 0.0     # was NaN (inf * 0)

@@ -50,3 +50,15 @@ def test_seed_rejects_non_integers(bad):
 def test_describe_names_device_and_scale():
     line = runtime.describe()
     assert "device" in line and f"scale '{runtime.scale()}'" in line
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "3", None, True, torch.tensor(3), 2 ** 64])
+def test_seed_rejects_anything_but_an_integer_in_range(bad):
+    with pytest.raises(ValueError, match="`n` must be an integer"):
+        runtime.seed(bad)
+
+
+def test_bad_scale_override_is_a_value_error(monkeypatch):
+    monkeypatch.setenv("MFTHEORY_SCALE", "huge")
+    with pytest.raises(ValueError, match="unknown MFTHEORY_SCALE 'huge'; expected one of"):
+        runtime.scale()
