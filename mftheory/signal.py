@@ -1,7 +1,8 @@
 r"""Signal propagation in wide random networks: the q-map, the c-map, order, chaos and depth scales.
 
 A random network :math:`z_k = W_k\,\phi(z_{k-1}) + b_k` with weights
-:math:`(W_k)_{ij}\sim\mathcal N(0,\sigma_w^2/d_{k-1})` and biases :math:`(b_k)_i\sim\mathcal N(0,\sigma_b^2)`
+:math:`(W_k)_{ij}\sim\mathcal N(0,\sigma_w^2/d_{k-1})` and biases
+:math:`(b_k)_i\sim\mathcal N(0,\sigma_b^2)`
 has, as the widths grow, Gaussian pre-activations whose statistics follow deterministic maps
 (Poole et al. 2016; Schoenholz et al. 2017). With :math:`z\sim\mathcal N(0,1)`:
 
@@ -111,7 +112,8 @@ def q_map(act: str, q, sigma_w2, sigma_b2, *, rule: str = "accurate"):
     r"""The length map :math:`\nu(q)=\sigma_w^2\,\mathbb E[\phi(\sqrt q z)^2]+\sigma_b^2`.
 
     Vectorised over ``q`` (>= 0). Closed forms: linear :math:`\sigma_w^2q+\sigma_b^2`, ReLU
-    :math:`\sigma_w^2q/2+\sigma_b^2`, erf :math:`\sigma_w^2\frac2\pi\arcsin\frac{2q}{1+2q}+\sigma_b^2`.
+    :math:`\sigma_w^2q/2+\sigma_b^2`, erf
+    :math:`\sigma_w^2\frac2\pi\arcsin\frac{2q}{1+2q}+\sigma_b^2`.
 
     >>> q_map('relu', 2.0, 1.5, 0.1)
     1.6
@@ -165,9 +167,12 @@ def c_map(act: str, c, sigma_w2, sigma_b2, q=None, *, rule: str = "accurate"):
 
 
 def c_map_slope(act: str, c, sigma_w2, sigma_b2, q=None, *, rule: str = "accurate"):
-    r"""Slope of :func:`c_map`: :math:`\chi_c(c)=\sigma_w^2\,\mathbb E[\phi'(u_1)\phi'(u_2)]\,q/\nu(q)`.
+    r"""Slope of :func:`c_map`.
 
-    (Price's theorem: :math:`\partial_c\mathbb E[\phi(u_1)\phi(u_2)]=q\,\mathbb E[\phi'(u_1)\phi'(u_2)]`.)
+    :math:`\chi_c(c)=\sigma_w^2\,\mathbb E[\phi'(u_1)\phi'(u_2)]\,q/\nu(q)`.
+
+    (Price's theorem:
+    :math:`\partial_c\mathbb E[\phi(u_1)\phi(u_2)]=q\,\mathbb E[\phi'(u_1)\phi'(u_2)]`.)
     At :math:`q^*`, :math:`\chi_c(1)=\chi_1`.
     """
     act, sw2, sb2 = _hyper(act, sigma_w2, sigma_b2)
@@ -186,9 +191,10 @@ def c_map_slope(act: str, c, sigma_w2, sigma_b2, q=None, *, rule: str = "accurat
 # Fixed points
 # --------------------------------------------------------------------------------------
 def q_star(act: str, sigma_w2, sigma_b2, q0=1.0) -> float:
-    r"""The limit :math:`q^*=\lim_k\nu^k(q_0)` of the length map (a stable fixed point of :math:`\nu`).
+    r"""The limit :math:`q^*=\lim_k\nu^k(q_0)` of the length map (a stable fixed point).
 
-    For tanh and erf :math:`\nu` is increasing, concave and bounded by :math:`\sigma_w^2+\sigma_b^2`,
+    For tanh and erf :math:`\nu` is increasing, concave and bounded by
+    :math:`\sigma_w^2+\sigma_b^2`,
     so for :math:`\sigma_b^2>0` the fixed point is unique and found by Brent's method on
     :math:`[0,\sigma_w^2+\sigma_b^2]`; for :math:`\sigma_b^2=0` it is 0 unless
     :math:`\sigma_w^2\phi'(0)^2>1`. Linear and ReLU: :math:`q^*=\sigma_b^2/(1-m\sigma_w^2)` with
@@ -224,7 +230,7 @@ def q_star(act: str, sigma_w2, sigma_b2, q0=1.0) -> float:
 
 @dataclass(frozen=True)
 class FixedPoint:
-    """The mean-field fixed point of a random network and its stability (see :func:`fixed_point`)."""
+    """The mean-field fixed point of a random network and its stability (:func:`fixed_point`)."""
 
     act: str
     sigma_w2: float
@@ -241,7 +247,8 @@ class FixedPoint:
     def _repr_markdown_(self) -> str:
         rows = "".join(f"| {k} | {getattr(self, k):.6g} |\n"
                        for k in ("q_star", "c_star", "chi1", "a", "chi_c", "xi_q", "xi_c"))
-        return (f"**{self.act}**, $\\sigma_w^2={self.sigma_w2:g}$, $\\sigma_b^2={self.sigma_b2:g}$: "
+        return (f"**{self.act}**, $\\sigma_w^2={self.sigma_w2:g}$, "
+                f"$\\sigma_b^2={self.sigma_b2:g}$: "
                 f"{self.phase}\n\n| quantity | value |\n|---|---|\n" + rows)
 
 
@@ -345,7 +352,7 @@ def critical_sigma_w2(act: str, sigma_b2) -> float:
 # Iterations and predicted trajectories
 # --------------------------------------------------------------------------------------
 def q_iterates(act: str, q0, sigma_w2, sigma_b2, depth: int, *, rule: str = "accurate"):
-    r"""The iterates :math:`q_0, \nu(q_0), \dots, \nu^{\text{depth}}(q_0)` (array of length depth+1)."""
+    r"""The iterates :math:`q_0, \nu(q_0), \dots, \nu^{\text{depth}}(q_0)` (length depth+1)."""
     act, sw2, sb2 = _hyper(act, sigma_w2, sigma_b2)
     q0 = check_real("q0", q0, low=0.0)
     depth = check_positive_int("depth", depth, minimum=0)
@@ -380,7 +387,8 @@ def trajectory(act: str, sigma_w2, sigma_b2, depth: int, *, q0=1.0, c0=0.9,
     The inputs have :math:`|x_a|^2/d_0=q_0` and cosine :math:`c_0`; the first layer acts on the raw
     input (no nonlinearity): :math:`q_1=\sigma_w^2q_0+\sigma_b^2`,
     :math:`c_1=(\sigma_w^2q_0c_0+\sigma_b^2)/q_1`; then :math:`q_k=\nu(q_{k-1})` and
-    :math:`c_k=(\sigma_w^2\mathbb E[\phi(u_1)\phi(u_2)]+\sigma_b^2)/q_k` at :math:`(q_{k-1},c_{k-1})`.
+    :math:`c_k=(\sigma_w^2\mathbb E[\phi(u_1)\phi(u_2)]+\sigma_b^2)/q_k` at
+    :math:`(q_{k-1},c_{k-1})`.
     This is what a finite network should be compared with layer by layer (not :math:`c^*`:
     :math:`\xi_c` can be long).
 
@@ -421,7 +429,8 @@ def gradient_factors(act: str, sigma_w2, sigma_b2, depth: int, *, q0=1.0, rule: 
 
 def _relu_gap_step(eps):
     """One critical-ReLU c-map step in eps = 1 - c, without the cancellation of 1 - J(c)."""
-    if eps < 1e-4:   # series: eps' = eps - (2 sqrt2/(3 pi)) eps^1.5 (1 + eps/10 + 9 eps^2/280 + ...)
+    # series: eps' = eps - (2 sqrt2/(3 pi)) eps^1.5 (1 + eps/10 + 9 eps^2/280 + ...)
+    if eps < 1e-4:
         s2 = eps / 2
         s = math.sqrt(s2)
         g = 2 * s * (-(4 / 3) * s2 - (2 / 15) * s2 ** 2 - (3 / 70) * s2 ** 3)
@@ -432,7 +441,8 @@ def _relu_gap_step(eps):
 
 
 def relu_correlation_gap(depth: int, c0=0.0):
-    r""":math:`1-c_k`, k = 0..depth, for the ReLU c-map at :math:`\sigma_b^2=0` (any :math:`\sigma_w^2`).
+    r""":math:`1-c_k`, k = 0..depth, for the ReLU c-map at :math:`\sigma_b^2=0` (any
+    :math:`\sigma_w^2`).
 
     The map is :math:`c\mapsto\frac1\pi\big(\sqrt{1-c^2}+(\pi-\arccos c)\,c\big)`, whose slope at
     :math:`c=1` is exactly 1: the approach to :math:`c^*=1` is a power law,
@@ -453,7 +463,7 @@ def relu_correlation_gap(depth: int, c0=0.0):
 # The quadratic activation: a q-map with two fixed points
 # --------------------------------------------------------------------------------------
 def quadratic_q_map(q, sigma_w2, sigma_b2):
-    r"""The length map of the activation :math:`\phi(z)=z^2`: :math:`\nu(q)=3\sigma_w^2q^2+\sigma_b^2`.
+    r"""The length map of :math:`\phi(z)=z^2`: :math:`\nu(q)=3\sigma_w^2q^2+\sigma_b^2`.
 
     (:math:`\mathbb E[(\sqrt q z)^4]=3q^2`.) Vectorised over ``q >= 0``. Unlike tanh, whose
     :math:`\nu` is concave, this map is convex and can cross the diagonal twice: see
@@ -557,7 +567,7 @@ _LOGQ = (-30.0, 9.0, 6000)   # tables for tanh on q in [e^-30, e^9]; q* never le
 
 @lru_cache(maxsize=None)
 def _moment_tables(act):
-    """Cubic splines in ln q of E[phi^2]/q, E[phi'^2] and E[phi'^2 + phi phi''] (quadrature-only acts)."""
+    """Cubic splines in ln q of E[phi^2]/q, E[phi'^2] and E[phi'^2 + phi phi''] (tanh)."""
     t = np.linspace(*_LOGQ)
     q = np.exp(t)
     m0 = gaussian.second_moment(act, q) / q
@@ -596,7 +606,9 @@ def _q_star_vec(act, sw2, sb2):
 
 
 def _mehler_c_star(act, sw2, sb2, qs, n_terms=160):
-    """c* and chi_c(c*) from Mehler's series C(c) = (sw2 sum a_k^2 c^k + sb2)/q* (Newton from c = 0).
+    """c* and chi_c(c*) from Mehler's series C(c) = (sw2 sum a_k^2 c^k + sb2)/q*.
+
+    Newton's method from c = 0.
 
     The series has non-negative coefficients, so C is convex and increasing on [0, 1] and
     Newton from 0 climbs monotonically to the smallest fixed point.
@@ -625,7 +637,8 @@ def _mehler_c_star(act, sw2, sb2, qs, n_terms=160):
     return c, slope
 
 
-def phase_diagram(act: str, sigma_w2_grid, sigma_b2_grid, *, correlations: bool = True) -> PhaseDiagram:
+def phase_diagram(act: str, sigma_w2_grid, sigma_b2_grid, *,
+                  correlations: bool = True) -> PhaseDiagram:
     r""":math:`q^*`, :math:`\chi_1`, :math:`\xi_q` (and :math:`c^*`, :math:`\xi_c`) on a grid.
 
     Vectorised: tanh uses cubic-spline tables (in :math:`\ln q`) of its three Gaussian moments,
