@@ -14,6 +14,23 @@ import numpy as np
 
 from ._validate import check_array
 
+
+def _plot_array(name, x, **kw):
+    """``x`` as a float array, checked like :func:`~mftheory._validate.check_array` except that
+    NaN and inf entries are allowed (matplotlib leaves a gap there)."""
+    if isinstance(x, (list, tuple)):
+        try:
+            candidate = np.asarray(x)
+        except Exception:                    # ragged: check_array below says what is wrong
+            candidate = None
+        if candidate is not None and candidate.dtype.kind == "f":
+            x = candidate
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+        check_array(name, np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0), **kw)
+        return x.astype(float)
+    return check_array(name, x, **kw)
+
+
 __all__ = ["PALETTE", "use_style", "theory_vs_simulation", "STYLE"]
 
 #: Okabe & Ito's colour-blind-safe palette (black first, then the eight hues).
@@ -62,19 +79,20 @@ def theory_vs_simulation(ax, x_theory, y_theory, x_sim, y_sim, y_err=None, *, la
 
     Returns the colour used, so several pairs can share a legend entry style. ``ax`` is a
     matplotlib ``Axes``; ``x_theory``/``y_theory`` and ``x_sim``/``y_sim`` are 1-D arrays of
-    equal lengths; ``y_err`` (optional) is >= 0 with the shape of ``y_sim`` (or ``(2, n)``).
+    equal lengths (NaN or inf entries are allowed and leave gaps); ``y_err`` (optional) is >= 0
+    with the shape of ``y_sim`` (or ``(2, n)``).
     """
     from matplotlib.axes import Axes
     from matplotlib.colors import is_color_like
 
     if not isinstance(ax, Axes):
         raise ValueError(f"`ax` must be a matplotlib Axes, got {type(ax).__name__}")
-    x_theory = check_array("x_theory", x_theory, ndim=1)
-    y_theory = check_array("y_theory", y_theory, shape=x_theory.shape)
-    x_sim = check_array("x_sim", x_sim, ndim=1)
-    y_sim = check_array("y_sim", y_sim, shape=x_sim.shape)
+    x_theory = _plot_array("x_theory", x_theory, ndim=1)
+    y_theory = _plot_array("y_theory", y_theory, shape=x_theory.shape)
+    x_sim = _plot_array("x_sim", x_sim, ndim=1)
+    y_sim = _plot_array("y_sim", y_sim, shape=x_sim.shape)
     if y_err is not None:
-        y_err = check_array("y_err", y_err, low=0.0)
+        y_err = _plot_array("y_err", y_err, low=0.0)
         if y_err.shape not in (y_sim.shape, (2,) + y_sim.shape, ()):
             raise ValueError(f"`y_err` must have shape {y_sim.shape} or {(2,) + y_sim.shape}, "
                              f"got {y_err.shape}")

@@ -261,8 +261,10 @@ EXAMPLES: dict[str, list[Call]] = {
     "mftheory.data.load_mnist": [call(timeout=0.2, extra_ok=(OfflineError,))],
     "mftheory.data.load_cifar10": [call(timeout=0.2, extra_ok=(OfflineError,))],
     "mftheory.runtime.seed": [call(3)],
-    "mftheory.plotting.theory_vs_simulation": [call("AX", [0.0, 1.0], [0.0, 1.0], [0.5],
-                                                    [0.5], [0.1], kinds={"ax": "axes"})],
+    "mftheory.plotting.theory_vs_simulation": [call(
+        "AX", [0.0, 1.0], [0.0, 1.0], [0.5], [0.5], [0.1], kinds={"ax": "axes"},
+        also_ok=[f"{p}:{v}" for p in ("x_theory", "y_theory", "x_sim", "y_sim", "y_err")
+                 for v in ("nan-entry", "inf-entry")])],      # a gap in a plotted curve
     # widgets ----------------------------------------------------------------------------
     "mftheory.widgets._base.reusable_figure": [call("FIG", 2, 4.0, 3.0,
                                                     kinds={"fig": "figure"})],
