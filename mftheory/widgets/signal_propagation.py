@@ -5,7 +5,8 @@ Each explorer has a ``draw_*`` function (computation with :mod:`mftheory.signal`
 and a ``*_explorer()`` builder that wires ipywidgets controls to it. Called with its default
 arguments, every ``draw_*`` is also the chapter's static figure for the website.
 
-* :func:`draw_cobweb`: the length map :math:`\nu(q)=\sigma_w^2\mathbb E[\phi(\sqrt q z)^2]+\sigma_b^2`
+* :func:`draw_cobweb`: the length map
+  :math:`\nu(q)=\sigma_w^2\mathbb E[\phi(\sqrt q z)^2]+\sigma_b^2`
   against the diagonal, the cobweb :math:`q_0\to q_1\to\dots` and every fixed point on the shown
   interval (stable filled, unstable open). Data helpers: :func:`cobweb_path`,
   :func:`fixed_points_on`.
@@ -65,7 +66,7 @@ _HOMOGENEOUS = signal._HOMOGENEOUS      # nu(q) = m sigma_w2 q + sigma_b2
 # Pure data helpers
 # --------------------------------------------------------------------------------------
 class QFixedPoint(NamedTuple):
-    """A fixed point of the length map: ``q``, the slope :math:`\\nu'(q)` and whether it attracts."""
+    """A fixed point of the length map: ``q``, the slope :math:`\\nu'(q)`, whether it attracts."""
 
     q: float
     slope: float
@@ -176,8 +177,9 @@ SB2_GRID = np.round(np.linspace(*SIGMA_B2_RANGE, 41), 10)     # step 0.025 (the 
 
 
 def phase_grid(act: str) -> signal.PhaseDiagram:
-    r""":func:`mftheory.signal.phase_diagram` on :math:`\sigma_w^2\in[0.5,5]\times\sigma_b^2\in[0,1]`
-    (181 x 41 points, steps 0.025), computed once per activation and cached."""
+    r""":func:`mftheory.signal.phase_diagram` on a grid, computed once per activation, cached.
+
+    :math:`\sigma_w^2\in[0.5,5]\times\sigma_b^2\in[0,1]`, 181 x 41 points, steps 0.025."""
     return _phase_grid(gaussian.check_activation(act))     # checked before the (hashing) cache
 
 
@@ -209,7 +211,7 @@ def _fmt(x, digits=4):
 
 
 def draw_cobweb(act="tanh", sigma_w2=2.5, sigma_b2=0.05, q0=3.0, n_steps=12, fig=None):
-    r"""The length map :math:`\nu` against the diagonal, the cobweb from ``q0`` and the fixed points.
+    r"""The length map :math:`\nu` against the diagonal, the cobweb from ``q0``, fixed points.
 
     One axes with five lines: :math:`\nu(q)`, the diagonal, the cobweb (:func:`cobweb_path`),
     the stable fixed points (filled) and the unstable ones (open) from :func:`fixed_points_on`.
@@ -250,7 +252,8 @@ def draw_cobweb(act="tanh", sigma_w2=2.5, sigma_b2=0.05, q0=3.0, n_steps=12, fig
     elif act in _HOMOGENEOUS and sb2 == 0.0 and _HOMOGENEOUS[act] * sw2 == 1.0:
         title = f"{act}: ν(q) = q — every q is a fixed point (marginal)"
     elif fp.q_star == 0.0:
-        title = f"{act}: $q^*$ = 0, the signal dies (ν'(0) = {fp.a:.3g}, $\\xi_q$ = {_fmt(fp.xi_q, 3)})"
+        title = (f"{act}: $q^*$ = 0, the signal dies (ν'(0) = {fp.a:.3g}, "
+                 f"$\\xi_q$ = {_fmt(fp.xi_q, 3)})")
     else:
         title = (f"{act}: $q^*$ = {fp.q_star:.5g}, ν'($q^*$) = {fp.a:.3g}, "
                  f"$\\xi_q$ = {_fmt(fp.xi_q, 3)}")
@@ -285,7 +288,8 @@ def draw_cmap(act="tanh", sigma_w2=2.5, sigma_b2=0.05, c0=0.9, depth=30, fig=Non
         ck = np.empty(depth + 1)
         ck[0] = c0
         for k in range(depth):
-            ck[k + 1] = min(1.0, max(-1.0, float(signal.c_map(act, ck[k], sw2, sb2, q[k], rule=_RULE))))
+            nxt = float(signal.c_map(act, ck[k], sw2, sb2, q[k], rule=_RULE))
+            ck[k + 1] = min(1.0, max(-1.0, nxt))
     else:
         ck = signal.c_iterates(act, c0, sw2, sb2, depth, rule=_RULE)
     slope1 = float(signal.c_map_slope(act, 1.0, sw2, sb2, rule=_RULE))   # of the drawn map
@@ -314,14 +318,17 @@ def draw_cmap(act="tanh", sigma_w2=2.5, sigma_b2=0.05, c0=0.9, depth=30, fig=Non
                       fontsize=9.5)
         ax2.set_title("$c_k$ with $q_k$ from $q_0$ = 1 (no fixed point)", fontsize=9.5)
     else:
-        ax2.axhline(fp.c_star, color=PALETTE["green"], ls="--", lw=1, label=f"$c^*$ = {fp.c_star:.4g}")
+        ax2.axhline(fp.c_star, color=PALETTE["green"], ls="--", lw=1,
+                    label=f"$c^*$ = {fp.c_star:.4g}")
         if fp.q_star == 0.0 or (act in _HOMOGENEOUS and sb2 == 0.0):
             extra = "; $q^*$ = 0: the q→0 limit map" if fp.q_star == 0.0 else ""
             head = f"{act}, {fp.phase}: $\\chi_1$ = {fp.chi1:.4g}, slope at 1 = {slope1:.4g}{extra}"
         else:
-            head = f"{act}, {fp.phase}: $\\chi_1$ = {fp.chi1:.4g} (slope at 1), $c^*$ = {fp.c_star:.4g}"
+            head = (f"{act}, {fp.phase}: $\\chi_1$ = {fp.chi1:.4g} (slope at 1), "
+                    f"$c^*$ = {fp.c_star:.4g}")
         ax1.set_title(head, fontsize=9.5)
-        ax2.set_title(f"$\\xi_c$ = {_fmt(fp.xi_c)}  ($\\chi_c(c^*)$ = {fp.chi_c:.4g})", fontsize=9.5)
+        ax2.set_title(f"$\\xi_c$ = {_fmt(fp.xi_c)}  ($\\chi_c(c^*)$ = {fp.chi_c:.4g})",
+                      fontsize=9.5)
     ax2.set(xlabel="layer $k$", ylabel="$c_k$", ylim=(min(-0.02, float(ck.min()) - 0.02), 1.02))
     ax2.legend(fontsize=7)
     return fig
@@ -369,7 +376,8 @@ def draw_phase(act="tanh", sigma_w2=2.5, sigma_b2=0.05, fig=None):
     ax2.set(xlim=SIGMA_W2_RANGE, ylim=(0.1, 1e3), xlabel=r"$\sigma_w^2$",
             ylabel="depth scale (layers)")
     note = "  (unbounded $q$)" if fp.phase == "unbounded" else ""
-    ax2.set_title(rf"$\sigma_b^2$ = {sb2:.3g}: $\xi_q$ = {_fmt(fp.xi_q)}, $\xi_c$ = {_fmt(fp.xi_c)}, "
+    ax2.set_title(rf"$\sigma_b^2$ = {sb2:.3g}: $\xi_q$ = {_fmt(fp.xi_q)}, "
+                  rf"$\xi_c$ = {_fmt(fp.xi_c)}, "
                   f"{fp.phase}{note}", fontsize=9.5)
     ax2.legend(fontsize=7, loc="upper right")
     return fig
@@ -415,7 +423,8 @@ def draw_simulation(act="tanh", sigma_w2=2.5, sigma_b2=0.05, width=300, depth=20
     if ax1.get_yscale() != scale:                   # changing the scale is slow: only when needed
         ax1.set_yscale(scale)
     ax2.plot(k, ct, color=PALETTE["vermillion"], label="theory")
-    ax2.errorbar(k, sim.mean("c"), sim.sem("c"), color=PALETTE["vermillion"], label="simulation", **kw)
+    ax2.errorbar(k, sim.mean("c"), sim.sem("c"), color=PALETTE["vermillion"], label="simulation",
+                 **kw)
     ax2.set(xlabel="layer $k$", ylabel="$c_k$")
     kr = k[:-1]
     ax3.plot(kr, chi_k[:-1], color=PALETTE["green"], label=r"$\sigma_w^2\,E[\phi'(\sqrt{q_k}z)^2]$")
