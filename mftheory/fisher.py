@@ -74,6 +74,11 @@ from . import gaussian
 from ._validate import check_array, check_choice, check_device, check_positive_int, check_real
 
 __all__ = [
+    "OrderParameters",
+    "LayerBounds",
+    "Network",
+    "Run",
+    "Grid",
     "order_parameters",
     "fim_lambda_max",
     "lambda_vs_gamma",
@@ -283,7 +288,7 @@ def order_parameters(widths, sigma_w2, sigma_b2, batchnorm=False, gamma=1.0, var
     Examples
     --------
     >>> op = order_parameters([784, 1000, 1000, 1000, 10], 2.0, 0.5)
-    >>> [round(x, 6) for x in op.q[1:]]
+    >>> op.q[1:].tolist()
     [2.5, 3.0, 3.5, 4.0]
     >>> round(op.lam, 2)
     2234.17
