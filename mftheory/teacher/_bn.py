@@ -63,6 +63,14 @@ def batchnorm_backward(f, g, eps=0.0, *, c1=1.0, weights=None):
     \mathbf 1}\mathbf g` at :math:`\epsilon=0`). With ``weights`` :math:`p`, ``g`` and the result
     are per-event gradients of :math:`\sum_zp_zg(z)f_{bn}(z)` (the unnormalized ones are
     :math:`p\circ g`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f, g = np.array([0.0, 1.0, 3.0]), np.array([1.0, -2.0, 0.5])
+    >>> grad = batchnorm_backward(f, g)
+    >>> bool(abs(grad.sum()) < 1e-12 and abs(f @ grad) < 1e-12)   # orthogonal to 1 and f
+    True
     """
     eps = check_real("eps", eps, low=0.0)
     c1 = check_real("c1", c1)

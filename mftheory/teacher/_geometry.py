@@ -34,7 +34,15 @@ def hypercube_Q(d, k=1):
 def linear_min_loss(Q, weights=None):
     r""":math:`\min_W\sum_ap_a\,|(QW)_a-e_a|^2`, the best loss of a linear map from the rows of
     ``Q`` to the one-hot targets :math:`I` (unweighted, :math:`p_a=1`: :math:`m-\mathrm{rank}\,Q`
-    by Eckart-Young). Computed by least squares."""
+    by Eckart-Young). Computed by least squares.
+
+    Examples
+    --------
+    >>> round(linear_min_loss(hypercube_Q(4)), 9)          # 2^4 - 4 - 1
+    11.0
+    >>> round(linear_min_loss(hypercube_Q(4), [1 / 16] * 16), 9)
+    0.6875
+    """
     Q = as_array("Q", Q, ndim=2)
     m = Q.shape[0]
     w = np.ones(m) if weights is None else as_probabilities("weights", weights, m)
@@ -80,7 +88,15 @@ def _in_hull(P, i):
 def is_vertex(P, i):
     r"""Whether row ``i`` of ``P`` is a vertex: :math:`p_i\notin\mathrm{Conv}(P\setminus p_i)`
     (Definition 1, rows removed by index, so a duplicated row is not a vertex); decided by the
-    feasibility of a linear program."""
+    feasibility of a linear program.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> P = np.array([[1, 0], [0, 1], [0.5, 0.5]])
+    >>> is_vertex(P, 0), is_vertex(P, 2)
+    (True, False)
+    """
     P = as_array("P", P, ndim=2)
     i = check_positive_int("i", i, minimum=0)
     if i >= P.shape[0]:
