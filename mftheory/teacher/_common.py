@@ -28,6 +28,8 @@ def as_array(name, x, *, ndim=None, low=None, high=None, shape=None):
         raise ValueError(f"`{name}` must not be empty")
     arr = check_array(name, raw.astype(float), ndim=ndim, low=low, high=high)
     if shape is not None:
+        if arr.ndim != len(shape):
+            raise ValueError(f"`{name}` must have shape {shape} (None: any), got {arr.shape}")
         for axis, n in enumerate(shape):
             if n is not None and arr.shape[axis] != n:
                 raise ValueError(f"`{name}` must have shape {shape} (None: any), got {arr.shape}")

@@ -175,6 +175,7 @@ def _check_regions(regions, d):
 def _check_world(world):
     if not isinstance(world, World):
         raise ValueError(f"`world` must be a World from teacher_world, got {type(world).__name__}")
+    as_probabilities("world.p", world.p, len(world.X))      # e.g. after dataclasses.replace
     return world
 
 
@@ -209,14 +210,13 @@ def _check_weights(world, weights):
     if not isinstance(weights, StudentWeights):
         raise ValueError("`weights` must be a StudentWeights (see init_student), got "
                          f"{type(weights).__name__}")
-    if len(weights.hidden) != len(world.regions) or len(weights.top) != len(world.regions):
+    if not all(isinstance(part, (tuple, list)) for part in weights) \
+            or len(weights.hidden) != len(world.regions) or len(weights.top) != len(world.regions):
         raise ValueError("`weights` must have one hidden and one top block per region")
     hidden = tuple(as_array(f"weights.hidden[{r}]", w, ndim=2, shape=(2 * len(reg), None))
                    for r, (w, reg) in enumerate(zip(weights.hidden, world.regions)))
-    n = hidden[0].shape[1]
     top = tuple(as_array(f"weights.top[{r}]", w, ndim=2, shape=(h.shape[1], world.n_classes))
                 for r, (w, h) in enumerate(zip(weights.top, hidden)))
-    del n
     return StudentWeights(hidden, top)
 
 
