@@ -447,7 +447,8 @@ def relu_correlation_gap(depth: int, c0=0.0):
     The map is :math:`c\mapsto\frac1\pi\big(\sqrt{1-c^2}+(\pi-\arccos c)\,c\big)`, whose slope at
     :math:`c=1` is exactly 1: the approach to :math:`c^*=1` is a power law,
     :math:`\epsilon_{k+1}=\epsilon_k-\frac{2\sqrt2}{3\pi}\epsilon_k^{3/2}+\dots`, so
-    :math:`k^2(1-c_k)\to 9\pi^2/2`. Iterated in :math:`\epsilon=1-c` with a series for small
+    :math:`k^2(1-c_k)` converges (to a closed form that the chapter leaves as an exercise).
+    Iterated in :math:`\epsilon=1-c` with a series for small
     :math:`\epsilon`, so that it stays accurate for very deep networks.
     """
     depth = check_positive_int("depth", depth, minimum=0)
