@@ -18,7 +18,8 @@ NOT_NUMBERS = ["abc", None, [1.0, 2.0], math.nan, math.inf, 1 + 2j, {"x": 1}, Tr
 
 
 @pytest.mark.parametrize("check", [ex.check_bn_leak, ex.check_linear_min_loss,
-                                   ex.check_spurious_sample_size, ex.check_relu_identity])
+                                   ex.check_spurious_sample_size, ex.check_relu_identity,
+                                   ex.check_off_block_update])
 @pytest.mark.parametrize("bad", NOT_NUMBERS)
 def test_checks_survive_bad_answers(check, bad):
     fb = check(bad)
@@ -107,3 +108,21 @@ def test_wrong_feedback_reveals_no_expected_value(call):
     assert not fb and fb.expected is None and math.isnan(fb.relative_error)
     for secret in ("0.256", "49", "193"):
         assert secret not in fb.message
+
+
+def test_off_block_update():
+    # by hand: P3 f3 = (0.8, 0.95); . p_alpha2 = 0.16 + 0.76 = 0.92; 1^T g1 = 0.2 -> 0.184
+    assert ex.check_off_block_update(0.184)
+    # and by building the worked case with arbitrary P12, f1, f2, p_alpha1 (eq. 99)
+    rng = np.random.default_rng(0)
+    P12 = rng.dirichlet(np.ones(4), size=2)
+    P3 = np.array([[0.6, 0.4], [0.9, 0.1]])
+    F = T.disentangled_activation(np.vstack([rng.uniform(0.1, 1, (2, 2)), [1.0, 0.5]]))
+    G = T.disentangled_gradient(np.array([[-0.3, 0.5], rng.standard_normal(2)]),
+                                np.vstack([rng.dirichlet(np.ones(2)), [0.2, 0.8]]))
+    dW = (np.kron(P12, P3) @ F).T @ G
+    assert ex.check_off_block_update(dW[2, 0])
+    for wrong, hint in [(0.0, "centred"), (-0.184, "sign"), (0.92, "missing"),
+                        (0.114, "P_3^T"), (0.12, "not f_3")]:
+        fb = ex.check_off_block_update(wrong)
+        assert not fb and hint in str(fb), (wrong, str(fb))

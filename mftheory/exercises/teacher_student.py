@@ -25,6 +25,7 @@ __all__ = [
     "check_relu_identity",
     "check_projected_vertices",
     "check_spurious_sample_size",
+    "check_off_block_update",
 ]
 
 
@@ -205,3 +206,33 @@ def check_spurious_sample_size(answer) -> Feedback:
     if a is not None and a != round(a):
         return Feedback(False, f"n: expected a whole number of samples, got {answer!r}.", answer)
     return _judge("n*", answer, exp, mistakes, 0.003)
+
+
+# ------------------------------------------------------------------ 6. off-block update
+_OB_P3 = np.array([[0.6, 0.4], [0.9, 0.1]])
+_OB_F3 = np.array([1.0, 0.5])
+_OB_P_ALPHA2 = np.array([0.2, 0.8])
+_OB_G1 = np.array([-0.3, 0.5])
+
+
+def _reference_off_block(transpose=False, with_p=True, with_sum=True):
+    Pf = (_OB_P3.T if transpose else _OB_P3) @ _OB_F3 if with_p else _OB_F3
+    return float(Pf @ _OB_P_ALPHA2) * (float(_OB_G1.sum()) if with_sum else 1.0)
+
+
+def check_off_block_update(answer) -> Feedback:
+    r"""The off-block entry :math:`[\Delta W_{\beta\alpha}]_{3,1}` of the worked case of
+    Theorem 9 with uncentred gradients, for the exercise's :math:`P_3`, :math:`\mathbf f_3`,
+    :math:`\mathbf p_{\alpha[2]}` and :math:`\tilde{\mathbf g}_1`."""
+    exp = _reference_off_block()
+    mistakes = [
+        ("With centred gradients it would vanish; here 1^T g_1 is not 0.", 0.0),
+        ("Check the sign.", -exp),
+        ("The factor 1^T g_1 (the sum of g_1's entries) is missing.",
+         _reference_off_block(with_sum=False)),
+        ("P_3 maps alpha's factor 2 to beta's factor 3: use P_3 f_3, not P_3^T f_3.",
+         _reference_off_block(transpose=True)),
+        ("The activation seen from alpha is P_3 f_3, not f_3.",
+         _reference_off_block(with_p=False)),
+    ]
+    return _judge("off-block entry", answer, exp, mistakes, 1e-6)
