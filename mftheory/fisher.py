@@ -22,7 +22,10 @@ matrix (FIM) is the Gauss-Newton matrix :math:`I=\frac1mJ^\top J` of the output 
 :math:`\hat q^l,\hat q^l_{xy}` and the backward ones :math:`\tilde q^l,\tilde q^l_{xy}` of
 :math:`\delta^l=\partial f_1/\partial z^l` (summed over units). The lower bound of [1, Claim 3.1]
 
-.. math:: \bar\lambda_{\max}\gtrsim\sum_{l=1}^Lf_l,\qquad f_l=N_{l-1}\hat q^{l-1}_{xy}\tilde q^l_{xy}
+.. math::
+
+    \bar\lambda_{\max}\gtrsim\sum_{l=1}^Lf_l,\qquad
+    f_l=N_{l-1}\hat q^{l-1}_{xy}\tilde q^l_{xy}
 
 is the Rayleigh quotient of the uniform vector on the Gram matrix :math:`\frac1mJJ^\top`.
 BN gives :math:`\hat q=\gamma^2/2` and :math:`\hat q_{xy}=\gamma^2/(2\pi)` at every depth. Its
