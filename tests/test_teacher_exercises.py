@@ -126,3 +126,12 @@ def test_off_block_update():
                         (0.114, "P_3^T"), (0.12, "not f_3")]:
         fb = ex.check_off_block_update(wrong)
         assert not fb and hint in str(fb), (wrong, str(fb))
+
+
+def test_checks_accept_or_report_torch_tensors():
+    torch = pytest.importorskip("torch")
+    assert ex.check_linear_min_loss(torch.tensor(49.0))
+    assert not ex.check_linear_min_loss(torch.tensor(49.0, requires_grad=True) * 2)
+    Q = T.hypercube_Q(6, 2)
+    assert not ex.check_relu_identity(torch.tensor(2 * Q.T - 5 / 3, requires_grad=True))
+    assert not ex.check_relu_identity(np.ones((12, 64)) * 1j)
