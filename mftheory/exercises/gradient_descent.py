@@ -314,7 +314,8 @@ def check_backprop_gradient(grad, theta, widths, X, labels) -> Feedback:
         g = np.asarray(grad, dtype=float)
     except Exception:
         g = None
-    if g is None or isinstance(grad, (str, bytes, bool)) or g.ndim == 0:
+    if (g is None or isinstance(grad, (str, bytes, bool)) or g.ndim == 0
+            or np.iscomplexobj(grad)):                  # a complex answer is not a gradient
         return Feedback(False, f"{name}: expected an array of {ref.size} numbers, got "
                         f"{_short(grad)}.", grad)
     if g.shape != ref.shape:

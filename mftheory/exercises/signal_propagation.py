@@ -338,7 +338,7 @@ def check_gradient_ratio(value, sigma_w2, sigma_b2, act="tanh") -> Feedback:
     v = _as_float(value)
     hint = ("measure far from the input (after a few xi_q layers), average the log-ratios over "
             "layers and networks, and use a wide network.")
-    if v is not None and v > 0 and expected > 0:                # chi1 underflows to 0 at huge sigma_w2:
+    if v is not None and v > 0 and expected > 0:     # chi1 underflows to 0 at huge sigma_w2
         if _close(v, 1.0 / expected, 0.03):
             hint = ("your ratio is inverted: the theory is |delta_k|^2 = chi1 |delta_{k+1}|^2, "
                     "the layer nearer the input over the one above it.")
