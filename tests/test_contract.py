@@ -892,6 +892,16 @@ def _invoke(fn, sig, params, extra, limit=TIME_LIMIT):
     return _run(fn, args, kwargs, limit)
 
 
+@pytest.fixture(autouse=True)
+def _keep_global_state():
+    """Calls such as ``plotting.use_style()`` or ``runtime.seed()`` change global state: restore
+    matplotlib's rcParams and NumPy's global generator for the tests that run after these."""
+    state = np.random.get_state()
+    with matplotlib.rc_context():
+        yield
+    np.random.set_state(state)
+
+
 @pytest.mark.parametrize("module,name,import_error", PUBLIC,
                          ids=[f"{m}.{n}" for m, n, _ in PUBLIC])
 def test_contract(module, name, import_error, tmp_path, monkeypatch):
