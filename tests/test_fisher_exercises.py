@@ -132,6 +132,13 @@ ANSWERS = [None, "1.0", True, 1 + 2j, math.nan, math.inf, [], [1.0, 2.0], {"a": 
            object(), np.eye(3)]
 
 
+def test_complex_right_answer_is_not_graded_correct():
+    # np.asarray(..., dtype=float) would drop the imaginary part of a complex array
+    limit = 2 * (math.pi - 1) / (math.pi - 2)
+    assert not ex.check_centered_depth_limit(np.array(limit + 0j))
+    assert not ex.check_conv_geometry(np.array([1024, 225, 49, 9]) + 0j, [27, 270, 540, 810])
+
+
 @pytest.mark.parametrize("answer", ANSWERS, ids=repr)
 def test_any_answer_gives_feedback(answer):
     checks = [lambda a: ex.check_bn_relu_moments(a, 0.5),

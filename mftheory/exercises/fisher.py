@@ -38,7 +38,7 @@ _CONV = dict(in_channels=3, in_hw=32, channels=(30, 60, 90), out_dim=10, ksize=3
 
 def _as_float(x):
     """A finite Python float, or None (the caller reports it)."""
-    if isinstance(x, (bool, str, bytes)) or x is None:
+    if isinstance(x, (bool, str, bytes)) or x is None or np.iscomplexobj(x):
         return None
     try:
         arr = np.asarray(x, dtype=float)
@@ -51,6 +51,11 @@ def _as_float(x):
 
 def _as_int_list(x, n):
     if isinstance(x, (str, bytes, dict)) or x is None:
+        return None
+    try:
+        if np.iscomplexobj(x):
+            return None
+    except Exception:                    # an object whose conversion raises
         return None
     try:
         arr = np.asarray(x, dtype=float)
