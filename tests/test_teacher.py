@@ -435,3 +435,16 @@ def test_reformulation_with_batchnorm(world, student):           # U5 with BN / 
         np.testing.assert_allclose(a, -b.grad.numpy(), atol=1e-12)
     with pytest.raises(ValueError, match="bn"):
         T.population_gradients(world, student, bn=(1.0,))
+
+
+def test_digits_world_error_falls_to_zero():
+    ms = (1, 4, 8, 16)
+    worlds = [T.digits_world(m) for m in ms]
+    assert [max(w.m_hidden) for w in worlds] == list(ms)
+    assert len(worlds[0].p) == 1797 and len(worlds[0].regions) == 16
+    student = T.init_student(worlds[0], seed=0)
+    errs = [T.reformulation_error(w, student) for w in worlds]
+    assert errs[-1] < 1e-12                         # every 2x2 pattern its own event: lossless
+    assert errs[0] > errs[1] > errs[2] > 1e-3
+    with pytest.raises(ValueError):
+        T.digits_world(patch=3)

@@ -43,13 +43,13 @@ from ._toys import (ENERGY_ORDERS, EnergyRun, SpecializationRun, energy_run,
                     specialization_run, spurious_epsilon, spurious_mean_abs,
                     spurious_win_probability)
 from ._world import (GATES, TEACHER_KINDS, Gradients, Reformulation, StudentWeights, World,
-                     backpropagated_gradients, conditional_matrix, conditional_mean,
+                     backpropagated_gradients, conditional_matrix, conditional_mean, digits_world,
                      empirical_world, event_probabilities, init_student, population_gradients,
                      reformulate, reformulation_error, student_forward, teacher_world)
 
 __all__ = [
     # worlds, student, reformulation
-    "teacher_world", "empirical_world", "init_student", "student_forward",
+    "teacher_world", "digits_world", "empirical_world", "init_student", "student_forward",
     "population_gradients", "backpropagated_gradients", "conditional_matrix",
     "event_probabilities", "conditional_mean", "reformulate", "reformulation_error",
     # batch normalization

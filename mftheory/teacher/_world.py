@@ -150,6 +150,49 @@ def teacher_world(d=4, regions=((0, 1), (1, 2), (2, 3)), kind="exact", q=0.0, n_
                  n_classes=n_classes, kind=kind, q=q)
 
 
+def digits_world(n_events=16, patch=2, threshold=8.0):
+    r"""A world made of real images: scikit-learn's 1797 handwritten digits (8x8), binarized
+    (pixel on when its grey level, 0-16, is at least ``threshold``), each image one atom of
+    probability 1/1797.
+
+    The hidden fields are the non-overlapping ``patch`` x ``patch`` blocks. The teacher keeps,
+    in each block, the ``n_events - 1`` most frequent pixel patterns as events of their own and
+    lumps all other patterns into one event (a lossy summary, lossless once ``n_events``
+    reaches the number of patterns that occur). The top variable is the image itself (so the
+    top level is lossless) and the label is the digit (10 classes).
+    """
+    from sklearn.datasets import load_digits
+
+    n_events = check_positive_int("n_events", n_events)
+    patch = check_positive_int("patch", patch)
+    if patch not in (1, 2, 4):
+        raise ValueError(f"`patch` must be 1, 2 or 4 (it must tile 8 x 8), got {patch}")
+    threshold = check_real("threshold", threshold, low=0.0, high=16.0)
+    digits = load_digits()
+    X = (digits.images >= threshold).astype(np.int64).reshape(len(digits.images), 64)
+    n = len(X)
+    regions = []
+    for r0 in range(0, 8, patch):
+        for c0 in range(0, 8, patch):
+            regions.append(tuple(8 * r + c for r in range(r0, r0 + patch)
+                                 for c in range(c0, c0 + patch)))
+    z_hidden, m_hidden = [], []
+    for reg in regions:
+        code = X[:, list(reg)] @ (2 ** np.arange(len(reg) - 1, -1, -1))
+        values, counts = np.unique(code, return_counts=True)
+        order = values[np.lexsort((values, -counts))]         # most frequent first
+        kept = order[:n_events - 1] if len(order) > n_events else order
+        lookup = {int(v): i for i, v in enumerate(kept)}
+        other = len(kept)
+        z = np.array([lookup.get(int(c), other) for c in code], dtype=np.int64)
+        z_hidden.append(z)
+        m_hidden.append(int(z.max()) + 1)
+    return World(X=X, p=np.full(n, 1.0 / n), regions=tuple(regions), z_leaf=X.copy(),
+                 z_hidden=tuple(z_hidden), m_hidden=tuple(m_hidden),
+                 z_top=np.arange(n, dtype=np.int64), m_top=n, y=digits.target.astype(np.int64),
+                 n_classes=10, kind=f"digits, {n_events} events per patch", q=0.0)
+
+
 def _check_regions(regions, d):
     if not isinstance(regions, (list, tuple, np.ndarray)) or len(regions) == 0:
         raise ValueError(f"`regions` must be a non-empty sequence of pixel-index sequences, "
