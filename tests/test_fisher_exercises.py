@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from scipy.stats import norm
 
 from mftheory import fisher
@@ -129,7 +130,8 @@ def test_conv_lambda():
 
 
 ANSWERS = [None, "1.0", True, 1 + 2j, math.nan, math.inf, [], [1.0, 2.0], {"a": 1},
-           object(), np.eye(3)]
+           object(), np.eye(3), torch.tensor(3.75, requires_grad=True),
+           np.array([1.0 + 1j])]
 
 
 def test_complex_right_answer_is_not_graded_correct():
