@@ -224,9 +224,11 @@ def test_explorer_redraw_time(name, kw, best_redraw_time):
 def test_explorer_p95_update_time(name, slider, values, kw):
     """p95 of 20 updates over the slider's range on a reused figure (compute + canvas draw).
 
-    Measured 2026-12-01 on the shared 2-core machine under a load average of about 6:
-    quadratic 405 ms, saddle 283 ms, descent 369 ms, double well 227 ms (medians 160-340 ms):
-    above the 100 ms target; the bound here only guards against a regression to seconds.
+    Measured 2026-12-01 on the shared 2-core machine under a load average of 4-6, in CPU time
+    of the process (wall time was 1.5-3 times more): quadratic 109 ms, saddle 86 ms, descent
+    109 ms, double well 113 ms (medians 71-96 ms), after plain-text labels, no minor log ticks,
+    cached saddle contours and at most ~150 markers per series (before: 162, 91, 122, 115 ms).
+    Wall time on a loaded machine is noisy, so the bound only guards against a regression.
     """
     import matplotlib
 

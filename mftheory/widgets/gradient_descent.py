@@ -7,7 +7,11 @@ it. The chapter's static figures are the record for the website.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+from matplotlib.collections import LineCollection
+from matplotlib.ticker import NullLocator
 
 from .. import optim
 from .._validate import check_bool, check_positive_int, check_real
@@ -16,6 +20,26 @@ from ._base import explorer, reusable_figure
 
 __all__ = ["draw_quadratic", "quadratic_explorer", "draw_saddle", "saddle_explorer",
            "draw_descent", "descent_explorer", "draw_double_well", "double_well_explorer"]
+
+
+# Redraw speed: labels are plain Unicode text (mathtext layout costs milliseconds per label) and
+# log axes have no minor ticks; the saddle's contour lines are computed once.
+
+
+def _no_minor(ax):
+    ax.yaxis.set_minor_locator(NullLocator())
+
+
+@functools.lru_cache(maxsize=1)
+def _saddle_contours():
+    import contourpy
+
+    u = np.linspace(-1.3, 1.3, 101)
+    X, Y = np.meshgrid(u, u)
+    Z = optim.saddle(np.stack([X, Y]))[0]
+    gen = contourpy.contour_generator(X, Y, Z, line_type="Separate")
+    levels = np.linspace(Z.min(), Z.max(), 22)[1:-1]
+    return [line for lev in levels for line in gen.lines(lev)]
 
 
 def _fig(fig, ncols, width=10.0):
@@ -52,14 +76,15 @@ def draw_quadratic(log10_kappa=2.0, alpha_factor=1.0, beta=0.5, polyak=True, n_s
     for x, lab, col in [(r_gd.gd.x, "GD", PALETTE["blue"]), (r_hb.hb.x, "heavy ball", PALETTE["orange"])]:
         x = x[np.all(np.abs(x) < 10, axis=1)]
         ax1.plot(x[:, 0], np.sqrt(kappa) * x[:, 1], ".-", ms=3, lw=0.8, color=col, label=lab)
-    ax1.set(xlim=(-1.3, 1.3), ylim=(-1.3, 1.3), xlabel="$x_1$", ylabel=r"$\sqrt{\kappa}\,x_2$")
+    ax1.set(xlim=(-1.3, 1.3), ylim=(-1.3, 1.3), xlabel="x₁", ylabel="√κ x₂")
     ax1.legend(fontsize=8)
     n = np.arange(n_steps + 1)
     for e, rate, lab, col in [(r_gd.error_gd, r_gd.rate_gd, "GD", PALETTE["blue"]),
                               (r_hb.error_hb, r_hb.rate_hb, "heavy ball", PALETTE["orange"])]:
         ax2.semilogy(n, e, "o", ms=2.5, color=col, label=f"{lab} (simulation)")
         ax2.semilogy(n, e[0] * rate ** n, "-", color=col, lw=1, label=f"theory ρⁿ, ρ = {rate:.3f}")
-    ax2.set(xlabel="iteration $n$", ylabel="$|x_n|$", ylim=(1e-12, 1e3))
+    ax2.set(xlabel="iteration n", ylabel="|xₙ|", ylim=(1e-12, 1e3))
+    _no_minor(ax2)
     ax2.legend(fontsize=7)
     al = np.linspace(1e-3, 2.2 * 2 / (1 + kappa) * 2, 120)
     be = np.linspace(0, 0.99, 100)
@@ -70,7 +95,7 @@ def draw_quadratic(log10_kappa=2.0, alpha_factor=1.0, beta=0.5, polyak=True, n_s
                     extent=(al[0] * kappa, al[-1] * kappa, be[0], be[-1]))
     ax3.plot(2 * (1 + be), be, color="w", lw=1)             # Jury: alpha M = 2 (1 + beta)
     ax3.plot([a_hb * kappa], [b], "*", color=PALETTE["orange"], ms=10)
-    ax3.set(xlabel=r"$\alpha M$", ylabel=r"$\beta$", title="HB spectral radius (white: 1)")
+    ax3.set(xlabel="αM", ylabel="β", title="HB spectral radius (white: 1)")
     if not hasattr(fig, "_mftheory_cbar"):
         fig._mftheory_cbar = fig.colorbar(im, ax=ax3)
     else:
@@ -110,21 +135,22 @@ def draw_saddle(log10_y0=-6.0, alpha=0.1, n_steps=None, fig=None):
     n_pred = optim.predicted_escape_iteration(y0, alpha)
     n_obs = optim.escape_iterations(y0, alpha)
     fig, (ax1, ax2) = _fig(fig, 2)
-    u = np.linspace(-1.3, 1.3, 101)
-    X, Y = np.meshgrid(u, u)
-    ax1.contour(X, Y, optim.saddle(np.stack([X, Y]))[0], 20, colors="0.8", linewidths=0.7)
-    ax1.plot(tr.x[:, 0], tr.x[:, 1], ".-", ms=2, lw=0.8, color=PALETTE["blue"])
+    ax1.add_collection(LineCollection(_saddle_contours(), colors="0.8", linewidths=0.7))
+    every = max(1, n_steps // 150)                 # markers: at most about 150 per series
+    ax1.plot(tr.x[:, 0], tr.x[:, 1], ".-", ms=2, lw=0.8, color=PALETTE["blue"],
+             markevery=every)
     ax1.plot([0], [0], "x", color="k")
-    ax1.set(xlabel="$x$", ylabel="$y$")
-    ax2.semilogy(np.arange(n_steps + 1), np.abs(tr.x[:, 1]), "o", ms=2, color=PALETTE["blue"],
-                 label="$|y_n|$ (GD)")
+    ax1.set(xlabel="x", ylabel="y", xlim=(-1.3, 1.3), ylim=(-1.3, 1.3))
+    ax2.semilogy(np.arange(n_steps + 1)[::every], np.abs(tr.x[::every, 1]), "o", ms=2,
+                 color=PALETTE["blue"], label="|yₙ| (GD)")
     nn = np.arange(n_steps + 1)
     ax2.semilogy(nn, np.minimum(y0 * (1 + alpha) ** nn, 10), "-", color=PALETTE["orange"],
-                 label=r"$y_0(1+\alpha)^n$")
+                 label="y₀(1+α)ⁿ")
     ax2.axvline(n_pred, color=PALETTE["orange"], ls="--", lw=1,
                 label=f"predicted escape {n_pred:.0f} (observed {n_obs})")
     ax2.axhline(0.5, color="0.5", lw=0.5)
-    ax2.set(xlabel="iteration $n$", ylim=(min(y0, 1e-16) / 2, 5))
+    ax2.set(xlabel="iteration n", ylim=(min(y0, 1e-16) / 2, 5))
+    _no_minor(ax2)
     ax2.legend(fontsize=7)
     return fig
 
@@ -157,10 +183,11 @@ def draw_descent(alpha_M=1.0, n_steps=60, fig=None):
     gaps = optim.sufficient_decrease_gaps(tr, c)
     fig, (ax1, ax2) = _fig(fig, 2)
     n = np.arange(n_steps + 1)
-    ax1.semilogy(n, tr.loss - lmin + 1e-16, "o", ms=3, color=PALETTE["blue"], label="$L(W_n)-\\min L$")
+    ax1.semilogy(n, tr.loss - lmin + 1e-16, "o", ms=3, color=PALETTE["blue"], label="L(Wₙ) − min L")
     ax1.semilogy(n[1:], np.maximum(tr.loss[:-1] - c * tr.grad_norm[:-1] ** 2 - lmin, 1e-16), "-",
-                 color=PALETTE["orange"], label="guarantee for $L(W_{n})$")
-    ax1.set(xlabel="iteration $n$", title=f"$\\alpha M$ = {alpha_M:.2f}, c = {c:.3f}")
+                 color=PALETTE["orange"], label="guarantee for L(Wₙ)")
+    ax1.set(xlabel="iteration n", title=f"αM = {alpha_M:.2f}, c = {c:.3f}")
+    _no_minor(ax1)
     ax1.legend(fontsize=8)
     ax2.plot(n[:-1], gaps, ".-", color=PALETTE["blue"])
     ax2.axhline(0, color="k", lw=0.5)
@@ -169,7 +196,7 @@ def draw_descent(alpha_M=1.0, n_steps=60, fig=None):
     else:
         rises = int(np.sum(np.diff(tr.loss) > 0))
         title = f"c <= 0: no guarantee; the loss rose in {rises} of {n_steps} steps"
-    ax2.set(xlabel="iteration $n$", ylabel="gap (<= 0: inequality holds)", title=title)
+    ax2.set(xlabel="iteration n", ylabel="gap (<= 0: inequality holds)", title=title)
     return fig
 
 
@@ -196,14 +223,16 @@ def draw_double_well(alpha=0.05, tilt=0.3, fig=None):
     ax1.plot(w0, optim.double_well(w0, tilt)[0], color="k", lw=1)
     glob = np.isfinite(lim) & (np.abs(lim - pts[0]) < 1e-3)
     loc = np.isfinite(lim) & ~glob
-    ax1.scatter(w0[glob], np.full(glob.sum(), -0.8), s=4, color=PALETTE["blue"], label="to global min")
-    ax1.scatter(w0[loc], np.full(loc.sum(), -0.8), s=4, color=PALETTE["orange"], label="elsewhere")
-    ax1.set(xlabel="$w_0$", ylabel="$L(w)$", ylim=(-1, 4))
+    ax1.plot(w0[glob], np.full(glob.sum(), -0.8), "|", ms=4, color=PALETTE["blue"],
+             label="to global min")
+    ax1.plot(w0[loc], np.full(loc.sum(), -0.8), "|", ms=4, color=PALETTE["orange"],
+             label="elsewhere")
+    ax1.set(xlabel="w₀", ylabel="L(w)", ylim=(-1, 4))
     ax1.legend(fontsize=8)
     ax2.plot(w0, lim, ".", ms=2, color=PALETTE["blue"])
     for p in pts:
         ax2.axhline(p, color="0.6", lw=0.5)
-    ax2.set(xlabel="$w_0$", ylabel="limit of GD", title=f"alpha = {alpha:.3f}")
+    ax2.set(xlabel="w₀", ylabel="limit of GD", title=f"α = {alpha:.3f}")
     return fig
 
 
