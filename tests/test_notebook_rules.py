@@ -263,6 +263,15 @@ def test_the_math_check_catches_what_it_should(mathjax_dir):
     assert [msg for _, _, msg in res["without"]] == ["Undefined control sequence \\sw"]
 
 
+def test_macros_with_arguments_typeset(mathjax_dir):
+    # none of the book's macros takes an argument today; the generator's form for one that does
+    macros = {"norm": ("\\left\\lVert #1\\right\\rVert", 1), "ip": ("\\langle #1,#2\\rangle", 2)}
+    cell = teaching.macro_cell_source(macros)
+    res = _typeset(mathjax_dir, [["args", _math_segments(cell),
+                                  [("\\norm{x}+\\ip{a}{b}", False, "x")]]])
+    assert res["args"] == []
+
+
 def test_student_notebooks_keep_the_macro_cell():
     path = ROOT / "book" / "gradient_descent.ipynb"
     nb = _load(path)
