@@ -165,6 +165,9 @@ def test_matrix_identities(world, student):                    # U6
         Gt = ref.Gt_top
         np.testing.assert_allclose(np.ones(mb) @ (P.T @ Gt @ student.top[r].T),
                                    np.ones(world.m_top) @ Gt @ student.top[r].T, atol=1e-12)
+        # Delta W = F_beta^T (P^T G_alpha): the update is consistent with the backward recursion
+        np.testing.assert_allclose(ref.F_hidden[r].T @ (P.T @ Gt), ref.updates.top[r],
+                                   atol=1e-12)
 
 
 def test_reformulation_error_grows_with_flip_noise(student):   # U7 / D6
