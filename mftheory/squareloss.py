@@ -71,6 +71,7 @@ __all__ = [
     "escape_time",
     "escape_time_asymptotic",
     "lagrange_nu",
+    "normalized_flow",
     "History",
     "train_square_loss",
     "margins",
@@ -454,6 +455,56 @@ def lagrange_nu(rho, f, y) -> float:
     rho = check_real("rho", rho, low=0.0)
     f, y = _vec_pair(f, y)
     return float(-rho * np.sum((rho * f - y) * f))
+
+
+@_guarded
+def normalized_flow(model, X, y, lam=0.0) -> dict:
+    r"""The vector field of the memo's Eqs. 5-6 at the directions of ``model`` (no BN).
+
+    With :math:`V_k=W_k/\|W_k\|_F`, :math:`\rho=\prod_k\|W_k\|_F`, :math:`f_n=f(V;x_n)` and
+    :math:`\ell_n=\rho f_n-y_n` (sum loss): ``'rho_dot'`` :math:`=-2\sum_n\ell_nf_n-2\lambda\rho`;
+    ``'v_dot'`` the list of :math:`\dot V_k=-2\rho\,P_k\sum_n\ell_n\partial f_n/\partial V_k`
+    with the tangent projector :math:`P_k G=G-\langle V_k,G\rangle V_k`; ``'v_dot_memo'`` the
+    memo's form :math:`2\rho\sum_n\ell_n(V_kf_n-\partial f_n/\partial V_k)`; ``'nu'`` the
+    multiplier :math:`-\rho\sum_n\ell_nf_n`; ``'tangency'`` the largest
+    :math:`|\langle V_k,\dot V_k\rangle|/\|\dot V_k\|`. Gradients by autograd in the model's
+    dtype; the model is not changed.
+    """
+    model = _model(model)
+    if model.bn:
+        raise ValueError("`model` must have no BN (the flow is that of weight normalization)")
+    if model.dims[-1] != 1:
+        raise ValueError("`model` must have one output unit")
+    x = _tensor_x(model, X)
+    yv = _labels_pm1("y", y)
+    if len(yv) != x.shape[0]:
+        raise ValueError("`y` must have one label per row of `X`")
+    lam = check_real("lam", lam, low=0.0)
+    norms = layer_norms(model)
+    if not np.all(norms > 0):
+        raise ValueError("every layer of `model` must be nonzero")
+    r = float(np.prod(norms))
+    vs = [(w.detach() / float(n)).clone().requires_grad_() for w, n in zip(model.weights, norms)]
+    h = x
+    for v in vs[:-1]:
+        h = torch.relu(h @ v.T)
+    f = (h @ vs[-1].T)[:, 0]
+    fn = f.detach().double().cpu().numpy()
+    ell = r * fn - yv
+    grads = torch.autograd.grad((torch.as_tensor(ell, dtype=f.dtype, device=f.device) * f).sum(),
+                                vs)
+    v_dot, v_dot_memo, tang = [], [], 0.0
+    s_lf = float(np.sum(ell * fn))
+    for v, g in zip(vs, grads):
+        vn, gn = v.detach().double().cpu().numpy(), g.double().cpu().numpy()
+        proj = gn - float(np.sum(vn * gn)) * vn
+        vd = -2.0 * r * proj
+        v_dot.append(vd)
+        v_dot_memo.append(2.0 * r * (vn * s_lf - gn))
+        nrm = np.linalg.norm(vd)
+        tang = max(tang, abs(float(np.sum(vn * vd))) / nrm if nrm > 0 else 0.0)
+    return {"rho_dot": -2.0 * s_lf - 2.0 * lam * r, "v_dot": v_dot, "v_dot_memo": v_dot_memo,
+            "nu": -r * s_lf, "tangency": tang, "rho": r}
 
 
 # --------------------------------------------------------------------------------------

@@ -393,3 +393,18 @@ def test_training_step_is_sgd_with_momentum_and_weight_decay(monkeypatch):
                 w -= lr * bufs[i]
     for a, b in zip(trained.weights, ref.weights):
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-13, atol=1e-15)
+
+
+def test_normalized_flow_is_tangent_and_equals_the_memo_form(blobs):
+    x, y = blobs
+    net = _net(norm=[1.5, 0.7, 1.1])
+    flow = sl.normalized_flow(net, x, y, lam=0.3)
+    assert flow["tangency"] < 1e-12                      # <V_k, dV_k/dt> = 0
+    for a, b in zip(flow["v_dot"], flow["v_dot_memo"]):  # structural lemma: same vector field
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+    f = sl.normalized_output(net, x)
+    r = sl.rho(net)
+    assert flow["rho_dot"] == pytest.approx(sl.rho_dot_normalized(r, f, y, 0.3), rel=1e-12)
+    assert flow["nu"] == pytest.approx(sl.lagrange_nu(r, f, y), rel=1e-12)
+    with pytest.raises(ValueError, match="BN"):
+        sl.normalized_flow(_net(bn=True), x, y)

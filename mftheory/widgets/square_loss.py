@@ -43,8 +43,17 @@ __all__ = [
 _COLORS = [PALETTE[c] for c in ("blue", "vermillion", "green", "orange", "purple", "sky")]
 
 
-def _fig(fig, ncols, width, height):
-    return reusable_figure(fig, ncols, width, height, bottom=0.16, top=0.86, wspace=0.32)
+def _fig(fig, ncols, width, height, *, nbins=None):
+    """A reused figure; ``nbins`` caps the ticks per linear axis (tick labels are most of the
+    redraw time)."""
+    fig, axes = reusable_figure(fig, ncols, width, height, bottom=0.16, top=0.86, wspace=0.32)
+    if nbins is not None:
+        from matplotlib.ticker import MaxNLocator
+
+        for ax in axes:
+            ax.xaxis.set_major_locator(MaxNLocator(nbins))
+            ax.yaxis.set_major_locator(MaxNLocator(nbins))
+    return fig, axes
 
 
 # --------------------------------------------------------------------------------------
@@ -90,6 +99,7 @@ def draw_rho_ode(depth=4, log10_eps=-4.0, a=1.0, b=1.0, lam=0.0, fig=None):
     :math:`\epsilon^{-(L-2)/L}/(2a(L-2))` (dashed), the current point marked."""
     t, r_un, r_n, t_half = rho_ode_curves(depth, log10_eps, a, b, lam)
     fig, (ax, bx) = _fig(fig, 2, 10.5, 3.8)
+    _few_ticks(ax)
     ax.plot(t, r_un, color=PALETTE["blue"], label=f"no normalization, L = {depth} (Eq. 28)")
     ax.plot(t, r_n, color=PALETTE["vermillion"], label="normalized + WD (Eq. 5)")
     ax.axhline(a / b, color="0.5", lw=1, ls=":", label=r"$\rho_\infty=a/b$")
@@ -144,7 +154,7 @@ def draw_training(history, label="", fig=None):
     h = _check_history(history)
     if not isinstance(label, str):
         raise ValueError(f"`label` must be a string, got {label!r}")
-    fig, (a1, a2, a3, a4) = _fig(fig, 4, 13.0, 3.4)
+    fig, (a1, a2, a3, a4) = _fig(fig, 4, 13.0, 3.4, nbins=4)
     a1.plot(h.t, h.rho, color=PALETTE["blue"], label=r"$\rho$")
     a1.plot(h.t, h.rho_eq, color=PALETTE["vermillion"], ls="--", label=r"$\rho_{eq}$")
     a1.set(xlabel="step", ylabel=r"$\rho$")
@@ -170,6 +180,13 @@ def _check_dims(dims, X, out):
     if dims[0] != X.shape[1] or (out is not None and dims[-1] != out):
         raise ValueError(f"`dims` must start with {X.shape[1]} (the columns of `X`)"
                          + ("" if out is None else f" and end with {out}") + f", got {dims!r}")
+
+
+def _few_ticks(ax, nbins=5):
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins))
 
 
 def training_explorer(X, y, *, dims=(64, 64, 64, 64, 1)):
@@ -326,6 +343,7 @@ def draw_constraint(kind="orthogonal", depth=4, p=5, seed=0, align_x=False, fig=
     res = sl.linear_constraint_residuals(mats, xv)
     ranks = [sl.stable_rank(v) for v in mats]
     fig, (ax, bx) = _fig(fig, 2, 10.0, 3.5)
+    _few_ticks(bx)
     k = np.arange(1, depth + 1)
     ax.bar(k, np.maximum(res, 1e-17), color=PALETTE["blue"])
     ax.set_yscale("log")
