@@ -87,6 +87,7 @@ __all__ = [
     "staircase_experiment",
     "relu_interpolation",
     "relu_interpolant",
+    "pyramidal_fit",
 ]
 
 CONNECTIONS = ("linear", "arc")
@@ -1080,3 +1081,85 @@ def relu_interpolant(net, X):
     if X.shape[1] != net.direction.size:
         raise ValueError(f"`X` must have {net.direction.size} columns, got {X.shape[1]}")
     return np.maximum((X @ net.direction)[:, None] - net.biases[None, :], 0.0) @ net.weights
+
+
+# ----------------------------------------------------------------------------- pyramidal nets
+class PyramidalFit(NamedTuple):
+    """Result of :func:`pyramidal_fit`: final ``loss`` and ``grad_norm`` of each run, and the
+    smallest singular value of each trained layer (``min_singular``, shape (runs, K))."""
+
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    min_singular: np.ndarray
+
+
+def _pyramidal_loss_grad(theta, shapes, Xe, Y):
+    ws, i = [], 0
+    for shp in shapes:
+        n = shp[0] * shp[1]
+        ws.append(theta[i:i + n].reshape(shp))
+        i += n
+    acts = [Xe]
+    for k, w in enumerate(ws):
+        z = acts[-1] @ w.T
+        acts.append(np.tanh(z) if k < len(ws) - 1 else z)
+    res = acts[-1] - Y
+    loss = 0.5 * np.sum(res**2)
+    delta, grads = res, []
+    for k in range(len(ws) - 1, -1, -1):
+        grads.append(delta.T @ acts[k])
+        if k:
+            delta = (delta @ ws[k]) * (1 - acts[k] ** 2)
+    return loss, np.concatenate([g.ravel() for g in grads[::-1]])
+
+
+def pyramidal_fit(widths, X, Y, n_runs=10, seed=0, init_std=1.0):
+    r"""Train a tanh network with a linear output on a finite training set from ``n_runs``
+    seeded random starts (L-BFGS, gradient tolerance 1e-12), to test Gori and Tesi's theorem.
+
+    ``widths = [d_1, ..., d_K]`` are the layer widths after the extended input
+    :math:`\tilde{\mathbf x}=(\mathbf x,1)` (so the first weight matrix is
+    :math:`d_1\times(d_0+1)`); hidden layers are tanh without biases, the last layer is linear.
+    The loss is :math:`\frac12\sum_n|\tilde f(\mathbf x_n)-\mathbf y_n|^2`.
+
+    Parameters
+    ----------
+    widths : list of int >= 1
+    X : (N, d_0) inputs; Y : (N, d_K) targets.
+    n_runs : int >= 1
+    seed : int >= 0
+    init_std : float > 0, standard deviation of the initial weights divided by sqrt(fan-in).
+    """
+    from scipy import optimize
+
+    if not isinstance(widths, (list, tuple)) or len(widths) == 0:
+        raise ValueError("`widths` must be a non-empty list of positive integers")
+    widths = [check_positive_int(f"widths[{k}]", w) for k, w in enumerate(widths)]
+    X = _matrix("X", X)
+    Y = _matrix("Y", Y)
+    if Y.shape != (X.shape[0], widths[-1]):
+        raise ValueError(f"`Y` must have shape (N, d_K) = {(X.shape[0], widths[-1])}, got "
+                         f"{Y.shape}")
+    n_runs = check_positive_int("n_runs", n_runs)
+    seed = check_positive_int("seed", seed, minimum=0)
+    init_std = check_real("init_std", init_std, low=0.0, low_inclusive=False)
+    Xe = np.hstack([X, np.ones((X.shape[0], 1))])
+    dims = [Xe.shape[1]] + widths
+    shapes = [(dims[k + 1], dims[k]) for k in range(len(widths))]
+    rng = np.random.default_rng(seed)
+    losses, gnorms, smin = [], [], []
+    for _ in range(n_runs):
+        theta0 = np.concatenate([init_std * rng.standard_normal(a * b) / math.sqrt(b)
+                                 for a, b in shapes])
+        res = optimize.minimize(_pyramidal_loss_grad, theta0, args=(shapes, Xe, Y), jac=True,
+                                method="L-BFGS-B",
+                                options=dict(gtol=1e-12, ftol=0.0, maxiter=5000))
+        loss, g = _pyramidal_loss_grad(res.x, shapes, Xe, Y)
+        losses.append(loss)
+        gnorms.append(float(np.linalg.norm(g)))
+        ws, i = [], 0
+        for a, b in shapes:
+            ws.append(res.x[i:i + a * b].reshape(a, b))
+            i += a * b
+        smin.append([float(np.linalg.svd(w, compute_uv=False)[-1]) for w in ws])
+    return PyramidalFit(np.array(losses), np.array(gnorms), np.array(smin))

@@ -460,3 +460,34 @@ def test_max_stable_step_tiny_r_and_bad_device():
         lin.max_stable_step(1e-300, 3)
     with pytest.raises(ValueError, match="device"):
         lin.staircase_experiment([1.0], 2, 4, d=2, device="nonsense")
+
+
+def test_pyramidal_fit_gori_tesi():
+    # conditions of the theorem hold (5 affinely independent points in R^4, pyramidal widths):
+    # every run reaches zero loss; without condition (1) (8 points in R^2) some runs stop at a
+    # stationary point with positive loss
+    rng = np.random.default_rng(9)
+    X5, Y5 = rng.normal(size=(5, 4)), rng.normal(size=(5, 1))
+    X8, Y8 = rng.normal(size=(8, 2)), rng.normal(size=(8, 1))
+    ok = lin.pyramidal_fit([4, 3, 1], X5, Y5, n_runs=8, seed=0)
+    assert ok.loss.max() < 1e-20 and ok.min_singular.min() > 1e-3
+    bad = lin.pyramidal_fit([3, 2, 1], X8, Y8, n_runs=12, seed=0)
+    assert np.any((bad.loss > 1e-3) & (bad.grad_norm < 1e-6))
+    with pytest.raises(ValueError, match="Y"):
+        lin.pyramidal_fit([3, 2], X8, Y8)
+    with pytest.raises(ValueError, match="widths"):
+        lin.pyramidal_fit([3, 0, 1], X8, Y8)
+
+
+def test_pyramidal_gradient_matches_finite_differences():
+    rng = np.random.default_rng(1)
+    Xe = np.hstack([rng.normal(size=(6, 3)), np.ones((6, 1))])
+    Y = rng.normal(size=(6, 2))
+    shapes = [(3, 4), (2, 3)]
+    theta = rng.normal(size=18)
+    _, g = lin._pyramidal_loss_grad(theta, shapes, Xe, Y)
+    h = 1e-6
+    fd = np.array([(lin._pyramidal_loss_grad(theta + h * e, shapes, Xe, Y)[0]
+                    - lin._pyramidal_loss_grad(theta - h * e, shapes, Xe, Y)[0]) / (2 * h)
+                   for e in np.eye(18)])
+    np.testing.assert_allclose(g, fd, rtol=1e-7, atol=1e-9)
