@@ -415,6 +415,7 @@ EXAMPLES.update({
     "mftheory.linear.staircase_experiment": [call([3.0, 1.0], 2, 2, d=2, n_steps=400,
                                                   init_std=0.3, alpha=0.05, record_every=50)],
     "mftheory.linear.mode_strengths": [call(Lazy("saxe_weights"), Lazy("saxe_bases"))],
+    "mftheory.linear.pyramidal_fit": [call([3, 1], _X4[:, :2], _Y_PM[:, None], n_runs=1)],
     "mftheory.linear.relu_interpolant": [call(Lazy("relu_net"), np.array([[0.5], [1.5]]))],
     "mftheory.linear.relu_interpolation": [call(np.array([[0.0], [1.0], [2.0]]),
                                                 [1.0, -1.0, 0.5])],
@@ -492,6 +493,7 @@ EXAMPLES.update({
     "mftheory.squareloss.homogeneity_residual": [call(Lazy("hmlp"), _X4, 2.0)],
     "mftheory.squareloss.structural_lemma_residual": [call(Lazy("hmlp"), _X4)],
     "mftheory.squareloss.layer_norm_rates": [call(Lazy("hmlp"), _X4, _Y_PM)],
+    "mftheory.squareloss.normalized_flow": [call(Lazy("hmlp"), _X4, _Y_PM)],
     "mftheory.squareloss.linear_constraint_residuals": [call([np.eye(3) / 3 ** 0.5,
                                                               np.ones((1, 3)) / 3 ** 0.5],
                                                              np.ones(3))],
@@ -556,6 +558,35 @@ def _saxe():
 
 _LAZY["hypercube"] = lambda: __import__("mftheory.teacher", fromlist=["x"]).hypercube_Q(4, 2)
 
+
+#: Contract failures found on 2026-12-01 in modules written that day, routed to their authors
+#: (xfail, not strict: a fixed function shows as XPASS; then delete its entry here, and the
+#: test checks it again). Each reason is the first failure found.
+KNOWN_FAILURES = {
+    "mftheory.linear.loss": "R = 1e308 * ones returns NaN",
+    "mftheory.linear.pyramidal_fit": "init_std = 1e308 returns NaN",
+    "mftheory.linear.saxe_mode_flow": "a0 ragged: numpy's ValueError does not name `a0`",
+    "mftheory.linear.connect": "method=None: 'unknown connection None' does not name `method`",
+    "mftheory.linear.connection_variance_factor": "as connect",
+    "mftheory.linear.path_deviation": "A = 1e308 * ones returns NaN; method as connect",
+    "mftheory.linear.staircase_experiment": "device='meta' raises NotImplementedError, 'mps' "
+                                            "RuntimeError, 'cuda' without GPU AssertionError",
+    "mftheory.sweep.client_from_env": "spec='bogus': the ValueError does not name `spec`",
+    "mftheory.teacher.teacher_world": "regions complex: the ValueError does not name `regions`",
+    "mftheory.teacher.batchnorm_forward": "f = 1e308 * ones raises OverflowError",
+    "mftheory.teacher.batchnorm_backward": "f = 1e308 * ones raises OverflowError",
+    "mftheory.teacher.batchnorm_projector": "f = 1e308 * ones raises OverflowError",
+    "mftheory.teacher.ioffe_szegedy_backward": "f = 1e308 * ones raises OverflowError",
+    "mftheory.teacher.specialization_run": "lr = 1e308 returns NaN (undocumented)",
+    "mftheory.widgets.linear_networks.scalar_dynamics_data": "alpha = 5e-324 raises "
+                                                             "OverflowError",
+    "mftheory.widgets.linear_networks.draw_scalar_dynamics": "alpha = 5e-324 raises "
+                                                             "OverflowError",
+    "mftheory.widgets.linear_networks.hardt_ma_norms": "K = 1.5 accepted",
+    "mftheory.widgets.linear_networks.draw_connection": "method=None: the ValueError does not "
+                                                        "name `method`",
+    "mftheory.widgets.teacher_student.draw_energy": "eta = 1e308 raises OverflowError",
+}
 
 #: Functions documented to return inf for some valid input, with where it is documented.
 INF_DOCUMENTED = {
@@ -904,8 +935,10 @@ def _keep_global_state():
 
 @pytest.mark.parametrize("module,name,import_error", PUBLIC,
                          ids=[f"{m}.{n}" for m, n, _ in PUBLIC])
-def test_contract(module, name, import_error, tmp_path, monkeypatch):
+def test_contract(module, name, import_error, tmp_path, monkeypatch, request):
     full = f"{module}.{name}"
+    if full in KNOWN_FAILURES:
+        request.applymarker(pytest.mark.xfail(reason=KNOWN_FAILURES[full], strict=False))
     monkeypatch.setenv("MFTHEORY_DATA", str(tmp_path))      # never read a real download cache
     assert import_error is None, f"{module} does not import: {import_error!r}"
     obj = getattr(importlib.import_module(module), name, None)
