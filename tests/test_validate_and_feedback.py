@@ -222,3 +222,48 @@ def test_answers_as_data_decorator():
         check()                                     # a wrong call stays a TypeError
     with pytest.raises(ValueError, match="`check`"):
         answers_as_data(None)
+
+
+# --------------------------------------------------------------------------------------
+# Property: any object gives a checked value or a ValueError (and any answer a Feedback)
+# --------------------------------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5),
+                     st.floats(allow_nan=True, allow_infinity=True), st.binary(max_size=4),
+                     st.complex_numbers(allow_nan=True, allow_infinity=True))
+ANY = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                     st.tuples(inner, inner)), max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ANY)
+def test_check_array_on_any_object(x):
+    try:
+        arr = check_array("a", x)
+    except ValueError as err:
+        assert "`a`" in str(err)
+    else:
+        assert arr.dtype == np.float64 and np.all(np.isfinite(arr))
+
+
+@settings(max_examples=300, deadline=None)
+@given(ANY)
+def test_check_real_and_int_on_any_object(x):
+    for check in (check_real, check_positive_int):
+        try:
+            v = check("v", x)
+        except ValueError as err:
+            assert "`v`" in str(err)
+        else:
+            assert type(v) in (float, int) and math.isfinite(v)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ANY)
+def test_check_number_on_any_answer(answer):
+    fb = check_number("x", answer, [1.0, 2.0])
+    assert isinstance(fb, Feedback) and isinstance(str(fb), str)
+    if fb:
+        np.testing.assert_allclose(np.asarray(answer, dtype=float), [1.0, 2.0], rtol=1e-4)
