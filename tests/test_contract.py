@@ -590,11 +590,14 @@ KNOWN_FAILURES = {
 
 #: Functions documented to return inf for some valid input, with where it is documented.
 INF_DOCUMENTED = {
-    "mftheory.signal.depth_scale": "signal.depth_scale: xi = inf at a slope of exactly 1",
+    "mftheory.signal.depth_scale": "signal.depth_scale: math.inf when x >= 1",
+    "mftheory.batchnorm.alpha_transition": "batchnorm.alpha_transition: math.inf, no crossing",
+    "mftheory.batchnorm.depth_scale": "batchnorm.depth_scale: math.inf at 1",
+    "mftheory.batchnorm.large_batch_rate": "batchnorm.large_batch_rate: inf for degree <= 1/2",
+    "mftheory.batchnorm.max_trainable_depth": "as batchnorm.depth_scale",
     "mftheory.signal.fixed_point": "signal.fixed_point: xi = inf at criticality; no finite q*",
     "mftheory.signal.q_star": "signal.q_star: inf when there is no finite fixed point",
     "mftheory.signal.phase_diagram": "signal.phase_diagram: as fixed_point, on a grid",
-    "mftheory.optim.iterations_to_tolerance": "optim: inf when the rate is 1",
 }
 
 #: Functions documented to return NaN in some field, with where it is documented.
