@@ -552,7 +552,7 @@ def _targets(model, y, name):
 
 def train_square_loss(model, X, y, *, steps, lr, momentum=0.0, wd=0.0, wd_last_only=False,
                       project_lower=False, X_test=None, y_test=None, log_every=10,
-                      nc_every=None, progress=None) -> History:
+                      nc_every=None, progress=None, callback=None) -> History:
     r"""Full-batch (S)GD on the mean square loss :math:`\frac1N\sum_n\|g(x_n)-y_n\|^2`.
 
     Labels are :math:`\pm1` for one output unit, class indices (targets one-hot) otherwise.
@@ -560,7 +560,8 @@ def train_square_loss(model, X, y, *, steps, lr, momentum=0.0, wd=0.0, wd_last_o
     ``wd_last_only``); ``project_lower`` renormalises :math:`W_1..W_{L-1}` after every step (the
     memo's model of BN; for BN networks only). BN statistics are those of the training batch;
     test outputs use the training statistics too. The tqdm progress bar is silent when the
-    environment variable ``CI`` is set (or with ``progress=False``).
+    environment variable ``CI`` is set (or with ``progress=False``). ``callback(step)``, if
+    given, is called after every log (the explorers move their progress bar with it).
     """
     model = _model(model)
     x = _tensor_x(model, X)
@@ -583,6 +584,8 @@ def train_square_loss(model, X, y, *, steps, lr, momentum=0.0, wd=0.0, wd_last_o
         raise ValueError("give both `X_test` and `y_test`, or neither")
     if nc_every is not None:
         nc_every = check_positive_int("nc_every", nc_every)
+    if callback is not None and not callable(callback):
+        raise ValueError(f"`callback` must be a function of the step or None, got {callback!r}")
     has_test = X_test is not None
     if has_test:
         xt = _tensor_x(model, X_test, "X_test")
@@ -641,6 +644,8 @@ def train_square_loss(model, X, y, *, steps, lr, momentum=0.0, wd=0.0, wd_last_o
                     rec["tacc"].append(float(np.mean(gt.argmax(1).cpu().numpy() == yt)))
                     tt = torch.nn.functional.one_hot(torch.as_tensor(yt, device=x.device), k).to(dt)
                     rec["tmse"].append(float(((gt - tt) ** 2).sum(1).mean()))
+        if callback is not None:
+            callback(step)
 
     silent = _silent() if progress is None else not progress
     if silent:

@@ -408,3 +408,15 @@ def test_normalized_flow_is_tangent_and_equals_the_memo_form(blobs):
     assert flow["nu"] == pytest.approx(sl.lagrange_nu(r, f, y), rel=1e-12)
     with pytest.raises(ValueError, match="BN"):
         sl.normalized_flow(_net(bn=True), x, y)
+
+
+def test_training_callback_sees_every_log(monkeypatch):
+    monkeypatch.setenv("CI", "1")
+    d = data.two_blobs(n=20, dim=4, seed=2)
+    seen = []
+    sl.train_square_loss(sl.init_frobenius_(sl.HomogeneousMLP([4, 8, 8, 1]), 1.0), d.x, d.y,
+                         steps=20, lr=0.05, log_every=5, callback=seen.append)
+    assert seen == [0, 5, 10, 15, 20]
+    with pytest.raises(ValueError, match="callback"):
+        sl.train_square_loss(sl.HomogeneousMLP([4, 8, 8, 1]), d.x, d.y, steps=1, lr=0.1,
+                             callback="print")

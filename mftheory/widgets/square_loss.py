@@ -216,11 +216,12 @@ def training_explorer(X, y, *, dims=(64, 64, 64, 64, 1)):
         torch.set_flush_denormal(True)
         model = sl.init_frobenius_(sl.HomogeneousMLP(list(dims), bn=bn.value), init.value)
         bar.max, bar.value = steps.value, 0
-        chunk, hist = max(steps.value // 10, 1), None
+        chunk, hist = max(steps.value // 50, 1), None
         try:
             hist = sl.train_square_loss(model, X, y, steps=steps.value, lr=lr.value,
                                         momentum=0.9, wd=wd.value if use_wd.value else 0.0,
-                                        log_every=chunk, progress=False)
+                                        log_every=chunk, progress=False,
+                                        callback=lambda step: setattr(bar, "value", step))
         except ValueError as err:
             with out:
                 out.clear_output()
