@@ -819,8 +819,11 @@ def _has_nan_or_inf(x, depth=0):
 def _run(fn, args, kwargs, limit=TIME_LIMIT):
     """('ok', result) | ('value_error', message) | ('error', 'Type: message'), and seconds."""
     # CPU time (ITIMER_PROF, time.process_time), not wall time: the limits hold on a busy machine
-    old = _signal.signal(_signal.SIGPROF, _on_alarm)
-    _signal.setitimer(_signal.ITIMER_PROF, limit)
+    try:
+        old = _signal.signal(_signal.SIGPROF, _on_alarm)
+        _signal.setitimer(_signal.ITIMER_PROF, limit)
+    except ValueError:                            # not the main thread: no interruption
+        old = None
     t0 = time.process_time()
     try:
         out = ("ok", fn(*args, **kwargs))
@@ -831,8 +834,9 @@ def _run(fn, args, kwargs, limit=TIME_LIMIT):
     except Exception as e:                                        # noqa: BLE001
         out = ("error", f"{type(e).__name__}: {str(e)[:200]}", e)
     finally:
-        _signal.setitimer(_signal.ITIMER_PROF, 0)
-        _signal.signal(_signal.SIGPROF, old)
+        if old is not None:
+            _signal.setitimer(_signal.ITIMER_PROF, 0)
+            _signal.signal(_signal.SIGPROF, old)
     plt.close("all")
     return out, time.process_time() - t0
 
