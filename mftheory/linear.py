@@ -1128,7 +1128,7 @@ def pyramidal_fit(widths, X, Y, n_runs=10, seed=0, init_std=1.0):
     X : (N, d_0) inputs; Y : (N, d_K) targets.
     n_runs : int >= 1
     seed : int >= 0
-    init_std : float > 0, standard deviation of the initial weights divided by sqrt(fan-in).
+    init_std : float in (0, 100], standard deviation of the initial weights times sqrt(fan-in).
     """
     from scipy import optimize
 
@@ -1142,7 +1142,9 @@ def pyramidal_fit(widths, X, Y, n_runs=10, seed=0, init_std=1.0):
                          f"{Y.shape}")
     n_runs = check_positive_int("n_runs", n_runs)
     seed = check_positive_int("seed", seed, minimum=0)
-    init_std = check_real("init_std", init_std, low=0.0, low_inclusive=False)
+    init_std = check_real("init_std", init_std, low=0.0, high=100.0, low_inclusive=False)
+    if max(np.max(np.abs(X)), np.max(np.abs(Y))) > 1e6:
+        raise ValueError("`X` and `Y` must have entries of modulus at most 1e6 (rescale the data)")
     Xe = np.hstack([X, np.ones((X.shape[0], 1))])
     dims = [Xe.shape[1]] + widths
     shapes = [(dims[k + 1], dims[k]) for k in range(len(widths))]
