@@ -333,7 +333,7 @@ def _grade():
     try:
         checks = importlib.import_module("mftheory.exercises.{chapter}")
         feedback_type = sys.modules["mftheory.exercises._feedback"].Feedback
-        fb = checks.{check}({call})
+{given}        fb = checks.{check}({call})
         ok = type(fb) is feedback_type and fb.correct is True
         return ok, str(fb) if type(fb) is feedback_type else "not a Feedback"
     finally:
@@ -348,13 +348,34 @@ print(_message)
 assert _ok, _message'''
 
 
+def _n_answers(expression):
+    """How many answers the tuple ``expression`` (from the table, without its ``*``) holds."""
+    import ast
+
+    try:
+        node = ast.parse(expression.strip(), mode="eval").body
+    except SyntaxError:
+        raise ValueError(f"TABLE: answer {expression!r} is not a Python expression") from None
+    if not isinstance(node, ast.Tuple):
+        raise ValueError(f"TABLE: answer *{expression!r} must be a tuple expression")
+    return len(node.elts)
+
+
 def _test_source(chapter, ex, part):
-    spread = part.answer.startswith("*")
-    call = ("*" if spread else "") + part.variable
+    given = ""
+    if part.answer.startswith("*"):
+        n = _n_answers(part.answer[1:])
+        given = (f"        given = {part.variable}\n"
+                 f"        if not isinstance(given, (tuple, list)) or len(given) != {n}:\n"
+                 f"            return False, ('{part.variable}: expected a tuple of {n} answers "
+                 f"(in the order of {part.check}), got ' + type(given).__name__)\n")
+        call = "*given"
+    else:
+        call = part.variable
     if part.args:
         call += ", " + part.args
     return _TEST.format(label=ex.label, points=part.points, chapter=chapter,
-                        check=part.check, call=call)
+                        check=part.check, call=call, given=given)
 
 
 def _answer_lines(ex):
