@@ -102,3 +102,44 @@ clean:
 	rm -rf _build student .pytest_cache
 
 .PHONY: help venv book build-html test unit nbval book-check student lab clean
+
+# ---------------------------------------------------------------------------------------
+# Course assignments with nbgrader (mftheory.course), an optional extra for instructors:
+# requirements-course.txt is installed into .venv on first use (it adds packages and changes
+# none of requirements.txt's pins). COURSE is the nbgrader course folder; CHAPTERS limits the
+# assignments to some chapters (default: every chapter with exercises). GRADE_TIMEOUT: seconds
+# per cell when autograding (a cell that runs longer, e.g. an infinite loop, is interrupted).
+COURSE        ?= course
+CHAPTERS      ?=
+GRADE_TIMEOUT ?= 120
+COURSE_STAMP  := $(VENV)/.course-installed
+$(COURSE_STAMP): requirements-course.txt $(STAMP)
+	$(BIN)/python -m pip install -q -r requirements-course.txt
+	@touch $@
+course: $(COURSE_STAMP)
+
+# Source assignments (solution regions, locked test cells with points) and their student
+# versions in $(COURSE)/release: hand those out (or `nbgrader release_assignment` on a hub).
+assignments: $(COURSE_STAMP)
+	$(BIN)/python -m mftheory.course assignments book $(COURSE) --timeout $(GRADE_TIMEOUT) $(CHAPTERS)
+	cd $(COURSE) && for a in $$(ls source); do \
+	  $(abspath $(BIN))/nbgrader generate_assignment $$a --force --log-level=WARN; done
+	@echo "Student versions: $(abspath $(COURSE))/release/<chapter>/"
+
+# Autograde every submission in $(COURSE)/submitted/<student>/<chapter>/, at CI scale, export the
+# gradebook to $(COURSE)/grades.csv and write a per-student, per-exercise summary.
+grades: $(COURSE_STAMP)
+	cd $(COURSE) && for a in $$(ls source); do \
+	  if ls submitted/*/$$a > /dev/null 2>&1; then \
+	    CI=true MPLBACKEND=agg OMP_NUM_THREADS=1 $(abspath $(BIN))/nbgrader autograde $$a --log-level=WARN; fi; \
+	done
+	cd $(COURSE) && $(abspath $(BIN))/nbgrader export --to grades.csv --log-level=WARN
+	$(BIN)/python -m mftheory.course grades $(COURSE) $(COURSE)/grades
+
+# One chapter through the whole cycle with five submissions, and no solution text in any
+# student notebook or in the student site (tests/test_course.py; a few minutes).
+test-course: $(COURSE_STAMP)
+	MFTHEORY_COURSE_TESTS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  -n $(JOBS) tests/test_course.py
+
+.PHONY: course assignments grades test-course
