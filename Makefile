@@ -113,6 +113,8 @@ COURSE        ?= course
 CHAPTERS      ?=
 GRADE_TIMEOUT ?= 120
 COURSE_STAMP  := $(VENV)/.course-installed
+# nbgrader runs alembic (its database migrations) from PATH: .venv/bin first.
+NBGRADER      := PATH=$(abspath $(BIN)):$$PATH $(abspath $(BIN))/nbgrader
 $(COURSE_STAMP): requirements-course.txt $(STAMP)
 	$(BIN)/python -m pip install -q -r requirements-course.txt
 	@touch $@
@@ -123,7 +125,7 @@ course: $(COURSE_STAMP)
 assignments: $(COURSE_STAMP)
 	$(BIN)/python -m mftheory.course assignments book $(COURSE) --timeout $(GRADE_TIMEOUT) $(CHAPTERS)
 	cd $(COURSE) && for a in $$(ls source); do \
-	  $(abspath $(BIN))/nbgrader generate_assignment $$a --force --log-level=WARN; done
+	  $(NBGRADER) generate_assignment $$a --force --log-level=WARN; done
 	@echo "Student versions: $(abspath $(COURSE))/release/<chapter>/"
 
 # Autograde every submission in $(COURSE)/submitted/<student>/<chapter>/, at CI scale, export the
@@ -131,9 +133,9 @@ assignments: $(COURSE_STAMP)
 grades: $(COURSE_STAMP)
 	cd $(COURSE) && for a in $$(ls source); do \
 	  if ls submitted/*/$$a > /dev/null 2>&1; then \
-	    CI=true MPLBACKEND=agg OMP_NUM_THREADS=1 $(abspath $(BIN))/nbgrader autograde $$a --log-level=WARN; fi; \
+	    CI=true MPLBACKEND=agg OMP_NUM_THREADS=1 $(NBGRADER) autograde $$a --log-level=WARN; fi; \
 	done
-	cd $(COURSE) && $(abspath $(BIN))/nbgrader export --to grades.csv --log-level=WARN
+	cd $(COURSE) && $(NBGRADER) export --to grades.csv --log-level=WARN
 	$(BIN)/python -m mftheory.course grades $(COURSE) $(COURSE)/grades
 
 # One chapter through the whole cycle with five submissions, and no solution text in any
