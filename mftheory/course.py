@@ -492,7 +492,7 @@ _CONFIG = '''\
 c = get_config()  # noqa: F821
 c.CourseDirectory.root = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 c.CourseDirectory.course_id = "mftheory"
-c.CourseDirectory.db_assignments = {assignments}
+# Assignments: {assignments}
 # A time limit per cell: a cell that runs longer (an infinite loop) is interrupted, and grading
 # goes on with the next cell.
 c.Execute.timeout = {timeout}

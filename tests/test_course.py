@@ -252,6 +252,8 @@ def test_write_course_writes_sources_and_config(tmp_path):
     assert (tmp_path / "source" / "linear_networks" / "linear_networks.ipynb").is_file()
     cfg = (tmp_path / "nbgrader_config.py").read_text()
     assert "c.Execute.timeout = 30" in cfg and "'name': 'linear_networks'" in cfg
+    exec(cfg, {"get_config": lambda: __import__("traitlets.config").config.Config(),
+               "__file__": str(tmp_path / "nbgrader_config.py")})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,7 +261,8 @@ def test_write_course_writes_sources_and_config(tmp_path):
 
 
 def _nbgrader(course_dir, *args, timeout=900):
-    env = dict(os.environ, CI="true", MPLBACKEND="agg", OMP_NUM_THREADS="1")
+    env = dict(os.environ, CI="true", MPLBACKEND="agg", OMP_NUM_THREADS="1",
+               PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")  # alembic
     res = subprocess.run([str(BIN / "nbgrader"), *args], cwd=course_dir, env=env,
                          capture_output=True, text=True, timeout=timeout)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -455,7 +458,8 @@ def test_no_solution_text_for_students(tmp_path):
               "for a in sys.argv[1:]:\n"
               "    r = api.generate_assignment(a, force=True)\n"
               "    assert r['success'], r\n")
-    res = subprocess.run([sys.executable, "-c", script, *CHAPTERS], cwd=cdir,
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    res = subprocess.run([sys.executable, "-c", script, *CHAPTERS], cwd=cdir, env=env,
                          capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     for c in CHAPTERS:
