@@ -627,14 +627,15 @@ def instructors_table(chapters=None) -> str:
     lines = ["| Chapter | Exercise | Graded by | Answer variable(s) | Points | Minutes |",
              "|---|---|---|---|---|---|"]
     for c in chapters:
-        for e in (e for e in table if e.chapter == c):
-            how = "hand" if e.manual else ", ".join(f"`{p.check}`" for p in e.parts)
-            names = "—" if e.manual else ", ".join(f"`{p.variable}`" for p in e.parts)
-            lines.append(f"| {c} | {{ref}}`{e.label}` | {how} | {names} | {e.points} | "
-                         f"{e.minutes} |")
         mine = [e for e in table if e.chapter == c]
-        lines.append(f"| **{c}** | **{len(mine)} exercises** | | | "
-                     f"**{sum(e.points for e in mine)}** | **{sum(e.minutes for e in mine)}** |")
+        for k, e in enumerate(mine):
+            how = "by hand" if e.manual else ", ".join(f"`{p.check}`" for p in e.parts)
+            names = "—" if e.manual else ", ".join(f"`{p.variable}`" for p in e.parts)
+            where = f"{{ref}}`ch-{c.replace('_', '-')}`" if k == 0 else ""
+            lines.append(f"| {where} | `{e.label}` | {how} | {names} | {e.points} | "
+                         f"{e.minutes} |")
+        lines.append(f"| | **{len(mine)} exercises** | | | **{sum(e.points for e in mine)}** "
+                     f"| **{sum(e.minutes for e in mine)}** |")
     return "\n".join(lines)
 
 
