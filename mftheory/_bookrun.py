@@ -31,8 +31,10 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,6 +43,9 @@ import yaml
 
 STATUS_DIRECTIVE = "```{nb-exec-table}\n```"
 _CELL_TIMEOUT = 900
+# A whole notebook: far above any chapter's time in either mode; a run past it is stopped and
+# tried once more.
+_NOTEBOOK_TIMEOUT = 1800
 
 
 def _execute_one(src: str, dst: str, result: str) -> int:
@@ -49,8 +54,14 @@ def _execute_one(src: str, dst: str, result: str) -> int:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    from jupyter_client.manager import KernelManager
+
     nb = nbformat.read(src, as_version=4)
-    client = NotebookClient(nb, timeout=_CELL_TIMEOUT, kernel_name="python3",
+    # Kernels talk over unix sockets in a private folder, not TCP ports: two kernels started at
+    # the same moment over TCP can draw the same free ports, and one of the two runs then hangs.
+    sockets = tempfile.mkdtemp(prefix="mftheory-kernel-")
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "k"))
+    client = NotebookClient(nb, km=km, timeout=_CELL_TIMEOUT, startup_timeout=180,
                             resources={"metadata": {"path": str(Path(src).parent)}})
     start = time.perf_counter()
     error = None
@@ -60,10 +71,14 @@ def _execute_one(src: str, dst: str, result: str) -> int:
         error = str(exc)
     except Exception as exc:  # noqa: BLE001 - a dead kernel or a timeout: report it
         error = f"{type(exc).__name__}: {exc}"
+    finally:
+        if km.has_kernel:                    # we own the kernel manager: stop the kernel
+            km.shutdown_kernel(now=True)
     seconds = time.perf_counter() - start
     # The kernel was this process's child: its peak resident memory (KiB on Linux).
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     nbformat.write(nb, dst)
+    shutil.rmtree(sockets, ignore_errors=True)
     Path(result).write_text(json.dumps({"seconds": round(seconds, 1),
                                         "peak_mb": round(peak_kib / 1024), "error": error}))
     return 0 if error is None else 1
@@ -72,15 +87,25 @@ def _execute_one(src: str, dst: str, result: str) -> int:
 def _run(nb: Path, env: dict) -> dict:
     res = nb.with_suffix(".run.json")
     tmp = nb.with_suffix(".executing.ipynb")
-    proc = subprocess.run([sys.executable, "-m", "mftheory._bookrun", "_one", str(nb),
-                           str(tmp), str(res)], env=env, cwd=nb.parent,
-                          capture_output=True, text=True)
+    cmd = [sys.executable, "-m", "mftheory._bookrun", "_one", str(nb), str(tmp), str(res)]
+    for attempt in (1, 2):
+        # Its own session, so that a run that never ends can be stopped with its kernel.
+        proc = subprocess.Popen(cmd, env=env, cwd=nb.parent, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            _, stderr = proc.communicate(timeout=_NOTEBOOK_TIMEOUT)
+            break
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, stderr = proc.communicate()
+            stderr = (f"stopped after {_NOTEBOOK_TIMEOUT} s (attempt {attempt} of 2)\n"
+                      + (stderr or ""))
     if res.exists():
         info = json.loads(res.read_text())
         res.unlink()
     else:
         info = {"seconds": None, "peak_mb": None,
-                "error": f"the executor died (status {proc.returncode}):\n{proc.stderr[-3000:]}"}
+                "error": f"the executor died (status {proc.returncode}):\n{stderr[-3000:]}"}
     if tmp.exists():
         os.replace(tmp, nb)
     info["notebook"] = nb.name
@@ -163,6 +188,41 @@ def execute(src, dest, *, jobs: int = 2, ci: bool = True) -> dict:
     return status
 
 
+# The offline edition: the three things a page loads from a CDN, from the npm packages that
+# `make site-assets` unpacks into .cache/site-pkgs (MathJax 3, the Jupyter widgets' HTML manager,
+# RequireJS), copied into the site's _static/offline and named in the configuration instead.
+OFFLINE_ASSETS = {
+    "mathjax": ("mathjax-3.2.2", "es5"),
+    "embed-amd.js": ("jupyter-widgets-html-manager-1.0.6", "dist/embed-amd.js"),
+    "require.js": ("requirejs-2.3.4", "require.js"),
+}
+
+
+def make_offline(src, assets) -> None:
+    """Turn the executed book copy ``src`` into its offline edition, in place."""
+    src, assets = Path(src).resolve(), Path(assets).resolve()
+    static = src / "_static" / "offline"
+    for name, (package, inner) in OFFLINE_ASSETS.items():
+        origin = assets / package / inner
+        if not origin.exists():
+            raise SystemExit(f"{origin} is missing: run `make site-assets` first")
+        target = static / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if origin.is_dir():
+            shutil.copytree(origin, target, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("*-full*", "*-svg*", "mml-*"))
+        else:
+            shutil.copy(origin, target)
+    config = yaml.safe_load((src / "_config.yml").read_text())
+    sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {})
+    # Sphinx resolves mathjax_path and add_js_file's names relative to _static.
+    sphinx_config["mathjax_path"] = "offline/mathjax/tex-mml-chtml.js"
+    sphinx_config["nb_ipywidgets_js"] = {"offline/require.js": {},
+                                         "offline/embed-amd.js": {}}
+    sphinx_config["html_static_path"] = ["_static"]
+    (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_one":
@@ -174,7 +234,14 @@ def main(argv=None) -> int:
     ex.add_argument("dest")
     ex.add_argument("--jobs", type=int, default=2)
     ex.add_argument("--ci", action="store_true", help="set CI=true (small scale)")
+    off = sub.add_parser("offline", help="make an executed copy the offline edition")
+    off.add_argument("src")
+    off.add_argument("assets")
     args = parser.parse_args(argv)
+    if args.command == "offline":
+        make_offline(args.src, args.assets)
+        print(f"offline edition prepared in {args.src}")
+        return 0
     status = execute(args.src, args.dest, jobs=max(1, args.jobs), ci=args.ci)
     failed = [r for r in status["notebooks"] if r["error"] is not None]
     for r in status["notebooks"]:
