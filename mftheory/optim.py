@@ -662,7 +662,7 @@ def train_shallow_relu(width, n_runs, *, n_steps=5000, lr=0.05, n_points=101, se
 
 
     Data: P = ``n_points`` grid points in [-1, 1], targets :func:`shallow_relu_teacher`.
-    A run that diverges (too large ``lr``) returns nan from the step where it overflows.
+    A step ``lr`` so large that gradient descent overflows raises ValueError.
     Initialisation: :math:`w\sim\mathcal N(0,1)`, :math:`b\sim\mathcal N(0,1/4)`,
     :math:`a\sim\mathcal N(0,1/n)`,
     c = 0 (n = ``width``). Returns the final losses, shape (n_runs,). The backward pass is
