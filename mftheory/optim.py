@@ -393,7 +393,8 @@ def quadratic_race(kappa, alpha, beta, n_steps=100, x0=(1.0, 1.0)):
     Returns both trajectories, their errors :math:`|x_n|` and the theory rates: for GD
     :math:`\max(|1-\alpha|,|1-\alpha\kappa|)`, for the heavy ball the larger spectral radius
     at :math:`\lambda\in\{1,\kappa\}` (the only eigenvalues of this problem). This is the pure
-    function behind the quadratic explorer.
+    function behind the quadratic explorer. A diverging run is filled with nan after the step
+    where it overflows, as in :func:`gradient_descent`.
     """
     kappa = check_real("kappa", kappa, low=1.0)
     q = quadratic([1.0, kappa])
