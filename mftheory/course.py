@@ -432,6 +432,9 @@ def source_notebook(nb, chapter) -> dict:
     """
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise ValueError("`nb` must be a notebook (a dict with a 'cells' list)")
+    if not isinstance(chapter, str):
+        raise ValueError(f"`chapter` must be a chapter's name (a str), got "
+                         f"{type(chapter).__name__}")
     table = {e.label: e for e in exercise_table(chapter)}
     pieces = _pieces(nb)
     solved = {label for label, *_ in pieces if label is not None}
