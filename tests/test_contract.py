@@ -1264,25 +1264,3 @@ def test_issue17_answers_are_data():
     for answer in ("abc", g + 1j, None, _tensor_grad(g)[:3], _Hostile()):
         fb = check(answer, th, [2, 3, 2], _X_MLP, labels)
         assert isinstance(fb, Feedback) and not fb, (answer, fb)
-
-
-# mftheory.course (nbgrader assignments) ---------------------------------------------------
-def _course_nb():
-    """A tiny chapter with the two exercises of appendix_gaussian in the table, each solved."""
-    cells = []
-    for label, answer in [("ex-gauss-relu-c0", "0.5"), ("ex-gauss-erf-q1", "0.3")]:
-        cells += [{"cell_type": "markdown", "metadata": {},
-                   "source": f"```{{exercise}}\n:label: {label}\nFind it.\n```\n\n"
-                             f"```{{solution-start}} {label}\n:class: dropdown\n```"},
-                  {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
-                   "source": f"answer = {answer}"},
-                  {"cell_type": "markdown", "metadata": {}, "source": "```{solution-end}\n```"}]
-    return {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-
-
-EXAMPLES["mftheory.course.source_notebook"] = [call(_course_nb(), "appendix_gaussian")]
-NOT_CALLED.update({
-    "mftheory.course.main": "command-line entry point; tested in test_course.py",
-    "mftheory.course.write_course": "writes an nbgrader course folder; tested in test_course.py",
-    "mftheory.course.grades_summary": "reads an nbgrader gradebook; tested in test_course.py",
-})
