@@ -210,6 +210,9 @@ def spurious_minima_search(k, n, n_runs, *, n_steps=3000, lr=0.3, seed=0, thresh
     k = check_positive_int("k", k)
     n = check_positive_int("n", n)
     R = check_positive_int("n_runs", n_runs)
+    if R * n * max(n, k) > 50_000_000:                # the (R, n, n) and (R, n, k) arrays
+        raise ValueError(f"`n_runs` x `n` x max(`n`, `k`) = {R * n * max(n, k):.3g} is too "
+                         f"large (at most 5e7 numbers per array, 400 MB)")
     n_steps = check_positive_int("n_steps", n_steps, minimum=0)
     lr = check_real("lr", lr, low=0.0, low_inclusive=False)
     threshold = check_real("threshold", threshold, low=0.0, low_inclusive=False)

@@ -598,6 +598,17 @@ def shallow_relu_teacher(x):
     return r(x + 0.5) - 2 * r(x) + 2 * r(x - 0.5)
 
 
+#: Largest number of float64 entries one array of a toy problem here may have (400 MB): a bigger
+#: size is refused with a ValueError rather than exhausting the machine's memory.
+MAX_ENTRIES = 50_000_000
+
+
+def _check_entries(names, entries):
+    if entries > MAX_ENTRIES:
+        raise ValueError(f"{names} too large: arrays of {entries:.3g} numbers (at most "
+                         f"{MAX_ENTRIES:.0e}, 400 MB)")
+
+
 class ShallowReluRuns(NamedTuple):
     """Final state of :func:`shallow_relu_runs`: per run the loss, the gradient norm, the kink
     positions :math:`-b_j/w_j` (``nan`` for :math:`w_j=0`), and how many units are active on
@@ -625,6 +636,7 @@ def shallow_relu_runs(width, n_runs, *, n_steps=5000, lr=0.05, n_points=101, see
     n_steps = check_positive_int("n_steps", n_steps, minimum=0)
     lr = check_real("lr", lr, low=0.0, low_inclusive=False)
     P = check_positive_int("n_points", n_points, minimum=2)
+    _check_entries("`width` x `n_runs` x `n_points`", n * R * P)
     rng = np.random.default_rng(check_positive_int("seed", seed, minimum=0))
     x = np.linspace(-1, 1, P)
     y = shallow_relu_teacher(x)
@@ -682,17 +694,12 @@ def mlp_init(widths, seed=0):
     widths = _int_list("widths", widths)
     if len(widths) < 2:
         raise ValueError("`widths` needs at least an input and an output width")
+    _check_entries("`widths`", sum(a * b + b for a, b in zip(widths[:-1], widths[1:])))
     rng = np.random.default_rng(check_positive_int("seed", seed, minimum=0))
     parts = []
     for d_in, d_out in zip(widths[:-1], widths[1:], strict=True):
         parts += [rng.normal(0, 1 / math.sqrt(d_in), d_out * d_in), np.zeros(d_out)]
     return np.concatenate(parts)
-
-
-def _int_list(name, values):
-    if not isinstance(values, (list, tuple, np.ndarray)) or getattr(values, "ndim", 1) != 1:
-        raise ValueError(f"`{name}` must be a list of integers >= 1, got {type(values).__name__}")
-    return [check_positive_int(name, w) for w in values]
 
 
 def _int_list(name, values):
@@ -854,6 +861,9 @@ def sat_qp_minimum(clauses, n_vars):
         rhs.append(1.0 - const)
     A = np.vstack(A + [np.array(rows)])
     b = np.concatenate(b + [np.array(rhs)])
+    if math.comb(len(b), n) * n * n > MAX_ENTRIES:
+        raise ValueError(f"`clauses`: {len(clauses)} clauses in {n} variables give "
+                         f"{math.comb(len(b), n):.3g} candidate vertices; too many to enumerate")
     subsets = np.array(list(combinations(range(len(b)), n)))
     As, bs = A[subsets], b[subsets]
     good = np.abs(np.linalg.det(As)) > 1e-9

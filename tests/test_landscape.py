@@ -97,3 +97,8 @@ def test_torch_search_matches_numpy():
     b = ls.spurious_minima_search(5, 5, 20, n_steps=100, seed=3, refine_steps=0,
                                   device=torch.device("cpu"))
     np.testing.assert_allclose(a.W, b.W, rtol=1e-10, atol=1e-12)
+
+
+def test_search_sizes_that_would_exhaust_memory_are_refused():
+    with pytest.raises(ValueError, match="n_runs"):
+        ls.spurious_minima_search(1000, 1000, 100)

@@ -318,3 +318,12 @@ def test_shallow_relu_runs_state_and_gradient_norm():
         assert np.linalg.norm(g) == pytest.approx(runs.grad_norm[i], rel=1e-5)
         np.testing.assert_allclose(runs.kinks[i], -runs.b[i] / runs.w[i])
     assert np.all((runs.n_active >= 0) & (runs.n_active <= 3))
+
+
+def test_sizes_that_would_exhaust_memory_are_refused():
+    with pytest.raises(ValueError, match="width"):
+        optim.shallow_relu_runs(10 ** 6, 2)
+    with pytest.raises(ValueError, match="widths"):
+        optim.mlp_init([10 ** 5, 10 ** 5, 2])
+    with pytest.raises(ValueError, match="clauses"):
+        optim.sat_qp_minimum([(1, 2, 3)] * 300, 12)
