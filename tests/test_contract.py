@@ -126,6 +126,15 @@ def _draw_stub(fig=None, a=0.5):
     return fig
 
 
+def _draw_fig_stub(fig=None, a=0.5):
+    """An explorer's draw function that returns its (tiny) figure, for the scrubbers."""
+    from mftheory.widgets._base import reusable_figure
+
+    fig, (ax,) = reusable_figure(fig, 1, 1.0, 1.0)
+    ax.plot([0.0, 1.0], [0.0, 1.0])
+    return fig
+
+
 def _check_stub(answer):
     return Feedback(answer == 1, "stub")
 
@@ -548,6 +557,12 @@ EXAMPLES.update({
     "mftheory.widgets.square_loss.pca_2d": [call(_X4)],
     "mftheory.widgets.square_loss.draw_training": [call(Lazy("history"), fig="FIG",
                                                         kinds={"fig": "figure"})],
+    # site scrubbers (label and alt: None means a default text)
+    "mftheory.widgets.scrubber.frame_grid": [call(0.5, 4.0, 6)],
+    "mftheory.widgets.scrubber.scrubber_frames": [call(_draw_fig_stub, "a", [0.0, 1.0], dpi=20)],
+    "mftheory.widgets.scrubber.scrubber": [call(_draw_fig_stub, "a", [0.0, 1.0], dpi=20,
+                                                label="a", alt="x", kinds={"alt": "text"},
+                                                also_ok=("label:None", "alt:None"))],
 })
 _LAZY["appendix_nb"] = lambda: __import__("json").loads(
     (__import__("pathlib").Path(__file__).parent.parent / "book" / "appendix_gaussian.ipynb")

@@ -230,7 +230,7 @@ def test_bad_input_raises_value_error(args, kw, match):
 
 @pytest.mark.parametrize("kw,match", [
     ({"label": 3.0}, "label"), ({"fmt": None}, "fmt"), ({"fmt": "{:d}"}, "fmt"),
-    ({"fmt": "{0}{1}"}, "fmt"), ({"fmt": "{x}"}, "fmt"), ({"initial": 2}, "initial"),
+    ({"fmt": "{0}{1}"}, "fmt"), ({"fmt": "a"}, "fmt"), ({"fmt": ""}, "fmt"), ({"fmt": "{x}"}, "fmt"), ({"initial": 2}, "initial"),
     ({"initial": -1}, "initial"), ({"initial": 0.5}, "initial"), ({"alt": 1}, "alt")])
 def test_bad_display_options_raise_value_error(kw, match):
     with pytest.raises(ValueError, match=match):

@@ -39,8 +39,8 @@ import html
 import inspect
 import io
 import json
-
 import os
+import string
 
 import numpy as np
 
@@ -204,6 +204,9 @@ def scrubber(draw, param, values, *, fixed=None, label=None, fmt="{:g}", initial
         raise ValueError(f"`fmt` must be a format string such as '{{:g}}', got "
                          f"{type(fmt).__name__}")
     try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(fmt) if f is not None]
+        if len(fields) != 1:
+            raise ValueError(f"{len(fields)} replacement fields")
         texts = [fmt.format(_as_value(v)) for v in vals]
     except (ValueError, IndexError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"`fmt` must be a format string with one field such as '{{:g}}', got "
