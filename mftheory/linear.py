@@ -163,6 +163,15 @@ def _target_and_sigma(ws, R, Sigma):
 
 
 # ----------------------------------------------------------------------------- loss and gradient
+def _finite(result, what):
+    """``result`` (an array, a float or a list of arrays) if every entry is finite; otherwise
+    the computation overflowed float64 and a ValueError says which inputs are too large."""
+    parts = result if isinstance(result, list) else [result]
+    if not all(np.all(np.isfinite(x)) for x in parts):
+        raise ValueError(f"the result overflows float64: the entries of {what} are too large")
+    return result
+
+
 def _chain(ws):
     out = ws[0]
     for w in ws[1:]:
@@ -178,7 +187,8 @@ def end_to_end(weights):
     >>> end_to_end([[[2.0]], [[3.0]]]).tolist()
     [[6.0]]
     """
-    return _chain(_weights(weights))
+    with np.errstate(all="ignore"):
+        return _finite(_chain(_weights(weights)), "`weights`")
 
 
 def loss(weights, R, Sigma=None) -> float:
@@ -195,8 +205,9 @@ def loss(weights, R, Sigma=None) -> float:
     """
     ws = _weights(weights)
     R, S = _target_and_sigma(ws, R, Sigma)
-    D = _chain(ws) - R
-    return float(0.5 * np.trace(D.T @ D @ S))
+    with np.errstate(all="ignore"):
+        D = _chain(ws) - R
+        return float(_finite(0.5 * np.trace(D.T @ D @ S), "`weights`, `R` or `Sigma`"))
 
 
 def _product_gradient(ws, G):
@@ -235,7 +246,8 @@ def product_gradient(weights, G):
     if G.shape != (ws[-1].shape[0], ws[0].shape[1]):
         raise ValueError(f"`G` must have shape (d_K, d_0) = {(ws[-1].shape[0], ws[0].shape[1])}, "
                          f"got {G.shape}")
-    return _product_gradient(ws, G)
+    with np.errstate(all="ignore"):
+        return _finite(_product_gradient(ws, G), "`weights` or `G`")
 
 
 def gradient(weights, R, Sigma=None):
@@ -246,7 +258,8 @@ def gradient(weights, R, Sigma=None):
     """
     ws = _weights(weights)
     R, S = _target_and_sigma(ws, R, Sigma)
-    return _product_gradient(ws, (_chain(ws) - R) @ S)
+    with np.errstate(all="ignore"):
+        return _finite(_product_gradient(ws, (_chain(ws) - R) @ S), "`weights`, `R` or `Sigma`")
 
 
 def hessian(weights, R, Sigma=None):
@@ -282,7 +295,7 @@ def hessian(weights, R, Sigma=None):
 
     theta = torch.tensor(np.concatenate([w.ravel() for w in ws]), dtype=torch.float64)
     H = torch.autograd.functional.hessian(f, theta)
-    return H.detach().numpy().copy()
+    return _finite(H.detach().numpy().copy(), "`weights`, `R` or `Sigma`")
 
 
 def linear_projection(X, Y):
@@ -308,20 +321,26 @@ def linear_projection(X, Y):
         raise ValueError(f"`X` and `Y` must have the same number of rows, got {X.shape[0]} "
                          f"and {Y.shape[0]}")
     n = X.shape[0]
-    S = X.T @ X / n
+    with np.errstate(all="ignore"):
+        S = _finite(X.T @ X / n, "`X`")
     if np.linalg.matrix_rank(S) < S.shape[0]:
         raise ValueError("`X` must have an invertible second moment X^T X / N (at least d_0 "
                          "linearly independent rows)")
-    R = np.linalg.solve(S, X.T @ Y / n).T
-    res = Y - X @ R.T
-    return R, S, float(0.5 * np.mean(np.sum(res**2, axis=1)))
+    with np.errstate(all="ignore"):
+        R = np.linalg.solve(S, X.T @ Y / n).T
+        res = Y - X @ R.T
+        residual = float(0.5 * np.mean(np.sum(res**2, axis=1)))
+    _finite([R, np.array(residual)], "`X` or `Y`")
+    return R, S, residual
 
 
 def balancedness(weights):
     r"""The matrices :math:`W_{k+1}^\top W_{k+1}-W_kW_k^\top`, k = 1..K-1, which gradient flow
     conserves (any loss of the product); an empty list for K = 1."""
     ws = _weights(weights)
-    return [ws[k + 1].T @ ws[k + 1] - ws[k] @ ws[k].T for k in range(len(ws) - 1)]
+    with np.errstate(all="ignore"):
+        return _finite([ws[k + 1].T @ ws[k + 1] - ws[k] @ ws[k].T for k in range(len(ws) - 1)],
+                       "`weights`")
 
 
 class LinearGD(NamedTuple):
@@ -355,8 +374,9 @@ def gradient_descent(weights, R, Sigma=None, *, alpha, n_steps, record_every=1) 
         prods.append(P)
         losses.append(0.5 * np.trace(D.T @ D @ S))
 
-    record(0)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
+        record(0)
+        _finite(losses[0], "`weights`, `R` or `Sigma`")
         for n in range(1, n_steps + 1):
             g = _product_gradient(ws, (_chain(ws) - R) @ S)
             ws = [w - alpha * gk for w, gk in zip(ws, g)]
@@ -717,10 +737,12 @@ def saxe_problem(r, sigma, a0, depth, seed=0) -> SaxeProblem:
     seed = check_positive_int("seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
     bases = [_random_orthogonal(rng, d) for _ in range(K + 1)]
-    R = bases[K] @ np.diag(r) @ bases[0].T
-    S = bases[0] @ np.diag(sigma) @ bases[0].T
-    S = (S + S.T) / 2
-    ws = [bases[k] @ np.diag(a0) @ bases[k - 1].T for k in range(1, K + 1)]
+    with np.errstate(all="ignore"):
+        R = bases[K] @ np.diag(r) @ bases[0].T
+        S = bases[0] @ np.diag(sigma) @ bases[0].T
+        S = (S + S.T) / 2
+        ws = [bases[k] @ np.diag(a0) @ bases[k - 1].T for k in range(1, K + 1)]
+    _finite([R, S] + ws, "`r`, `sigma` or `a0`")
     return SaxeProblem(ws, R, S, bases)
 
 
@@ -758,8 +780,9 @@ def saxe_mode_flow(r, sigma, depth, t, a0):
     sigma = _real_array("sigma", sigma, ndim=1, low=0.0, low_inclusive=False)
     if sigma.size != r.size or r.size == 0:
         raise ValueError("`r` and `sigma` must be non-empty and of the same length")
-    a0 = np.broadcast_to(_real_array("a0", a0, ndim=(0, 1)), r.shape) if np.ndim(a0) == 0 \
-        else _real_array("a0", a0, ndim=1)
+    a0 = _real_array("a0", a0, ndim=(0, 1))
+    if a0.ndim == 0:
+        a0 = np.broadcast_to(a0, r.shape)
     if a0.shape != r.shape:
         raise ValueError("`a0` must be a number or have the length of `r`")
     K = check_positive_int("depth", depth)
@@ -838,6 +861,9 @@ def hardt_ma_factors(A, K) -> HardtMa:
                          f"factors 1 + V_k (|V_k| < 1) has det > 0, got det(A) = "
                          f"{sign * math.exp(logdet) if sign != 0 else 0.0:g}")
     U, s, O = _polar(A)
+    if s[-1] <= 0.0 or not np.all(np.isfinite(np.log(s))):
+        raise ValueError("`A` must be numerically invertible (its smallest singular value "
+                         "underflows to 0)")
     Lrot, angles = _rotation_log(O)
     d = A.shape[0]
     I = np.eye(d)
@@ -872,7 +898,7 @@ def connection_variance_factor(t, method):
     t = _real_array("t", t, low=0.0)
     if np.any(t > 1):
         raise ValueError("`t` must be in [0, 1]")
-    method = check_choice("connection", method, CONNECTIONS)
+    method = check_choice("method", method, CONNECTIONS)
     out = t**2 + (1 - t) ** 2 if method == "linear" else np.ones_like(t)
     return float(out) if out.ndim == 0 else out
 
@@ -887,10 +913,11 @@ def connect(A, B, t, method):
     if A.shape != B.shape:
         raise ValueError(f"`A` and `B` must have the same shape, got {A.shape} and {B.shape}")
     t = check_real("t", t, low=0.0, high=1.0)
-    method = check_choice("connection", method, CONNECTIONS)
-    if method == "linear":
-        return (1 - t) * A + t * B
-    return math.cos(math.pi * t / 2) * A + math.sin(math.pi * t / 2) * B
+    method = check_choice("method", method, CONNECTIONS)
+    with np.errstate(all="ignore"):
+        out = ((1 - t) * A + t * B if method == "linear"
+               else math.cos(math.pi * t / 2) * A + math.sin(math.pi * t / 2) * B)
+    return _finite(out, "`A` or `B`")
 
 
 def sample_neurons(n, seed=0, cov_lc=0.8):
@@ -915,7 +942,9 @@ def neuron_network(neurons, x):
     x = _matrix("x", x)
     if x.shape[1] != 2:
         raise ValueError(f"`x` must have shape (m, 2), got {x.shape}")
-    return np.tanh(x @ nu[:, :2].T + nu[:, 2]) @ nu[:, 3] / nu.shape[0]
+    with np.errstate(all="ignore"):
+        out = np.tanh(x @ nu[:, :2].T + nu[:, 2]) @ nu[:, 3] / nu.shape[0]
+    return _finite(out, "`neurons` or `x`")
 
 
 def path_deviation(A, B, ts, method, grid_size=41):
@@ -932,12 +961,15 @@ def path_deviation(A, B, ts, method, grid_size=41):
     ts = _real_array("ts", ts, ndim=1, low=0.0)
     if np.any(ts > 1):
         raise ValueError("`ts` must be in [0, 1]")
-    method = check_choice("connection", method, CONNECTIONS)
+    method = check_choice("method", method, CONNECTIONS)
     g = check_positive_int("grid_size", grid_size, minimum=2)
     u = np.linspace(-2.0, 2.0, g)
     x = np.stack(np.meshgrid(u, u), axis=-1).reshape(-1, 2)
     fa = neuron_network(A, x)
     norm = np.linalg.norm(fa)
+    if not (0.0 < norm < math.inf):
+        raise ValueError("`A` must define a network that is not zero on the grid (and whose "
+                         "norm does not overflow)")
     return np.array([np.linalg.norm(neuron_network(connect(A, B, float(t), method), x) - fa) / norm
                      for t in ts])
 
@@ -987,6 +1019,9 @@ def staircase_experiment(s, depth, width, d=16, init_std=0.05, alpha=0.02, n_ste
     except (RuntimeError, TypeError):
         raise ValueError(f"`device` must be a torch device or its name ('cpu', 'cuda'), "
                          f"got {device!r}") from None
+    if dev.type not in ("cpu", "cuda") or (dev.type == "cuda" and not torch.cuda.is_available()):
+        raise ValueError(f"`device` must be 'cpu' or, when torch sees a GPU, 'cuda'; got "
+                         f"{device!r}")
     gen = torch.Generator().manual_seed(seed)
     kw = dict(dtype=torch.float64)
     a = torch.linalg.qr(torch.randn(d, d, generator=gen, **kw))[0][:, : s.size]
@@ -1080,7 +1115,9 @@ def relu_interpolant(net, X):
     X = _matrix("X", X)
     if X.shape[1] != net.direction.size:
         raise ValueError(f"`X` must have {net.direction.size} columns, got {X.shape[1]}")
-    return np.maximum((X @ net.direction)[:, None] - net.biases[None, :], 0.0) @ net.weights
+    with np.errstate(all="ignore"):
+        out = np.maximum((X @ net.direction)[:, None] - net.biases[None, :], 0.0) @ net.weights
+    return _finite(out, "`X`")
 
 
 # ----------------------------------------------------------------------------- pyramidal nets

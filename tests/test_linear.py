@@ -394,7 +394,7 @@ def test_specific_messages():
         lin.scalar_flow_time(4.0, 2, 3.0)
     with pytest.raises(ValueError, match="fraction"):
         lin.time_to_learn(2.0, 3, 1.0)
-    with pytest.raises(ValueError, match="connection"):
+    with pytest.raises(ValueError, match="method"):
         lin.connect([1.0], [1.0], 0.5, "spline")
     with pytest.raises(ValueError, match="same shape"):
         lin.connect([1.0], [1.0, 2.0], 0.5, "arc")

@@ -105,7 +105,7 @@ def test_figure_is_reused():
     (lambda: lw.hardt_ma_norms([1.0], [0.5], 0.5), "K"),
     (lambda: lw.draw_hardt_ma(K=0), "K"),
     (lambda: lw.draw_connection(t=1.5), "t"),
-    (lambda: lw.draw_connection(method="spline"), "connection"),
+    (lambda: lw.draw_connection(method="spline"), "method"),
     (lambda: lw.draw_connection(n_points=None), "n_points"),
 ])
 def test_bad_input(call, match):

@@ -113,7 +113,7 @@ def scalar_dynamics_data(depth=3, r=2.0, alpha=0.05, T=5.0, w0=1.0) -> ScalarDyn
     w0 = check_real("w0", w0)
     t = np.linspace(0.0, T, _N_FLOW)
     w_flow = _figure_flow(r, depth, t, w0)
-    n = min(int(np.ceil(T / alpha)), 2000)
+    n = int(math.ceil(min(T / alpha, 2000.0)))
     w_gd = linear.scalar_gd(r, depth, alpha, n, w0)
     a_max = linear.max_stable_step(r, depth) if r > 0 else None
     return ScalarDynamics(t, w_flow, np.arange(n + 1), w_gd,
@@ -124,6 +124,8 @@ def draw_scalar_dynamics(depth=3, r=2.0, alpha=0.05, T=5.0, w0=1.0, *, fig=None)
     """Left: :math:`w(t)` (flow, line) and gradient descent (markers); right: the loss
     :math:`\\frac12(w^K-r)^2` of both on a log scale. Returns the figure."""
     d = scalar_dynamics_data(depth, r, alpha, T, w0)
+    depth, r, w0 = int(depth), float(r), float(w0)
+    alpha = check_real("alpha", alpha)                   # a float from here on (alpha = 2**64)
     fig, (ax1, ax2) = reusable_figure(fig, 2, 10.0, 3.6, bottom=0.15, top=0.86)
     t_gd = d.steps * alpha
     every = max(1, len(t_gd) // 60)
@@ -273,6 +275,9 @@ def hardt_ma_norms(singular_values, angles, K):
                            low_inclusive=False)
     phi = linear._real_array("angles", angles, ndim=1, low=0.0)
     K = linear._real_array("K", K, low=1.0)
+    if np.any(K != np.round(K)):
+        raise ValueError("`K` must be an integer >= 1 (or an array of them): the order of the "
+                         "roots")
     b = np.max(np.abs(s[None, :] ** (1.0 / np.atleast_1d(K)[:, None]) - 1.0), axis=1)
     o = 2 * np.sin(np.max(phi, initial=0.0) / 2 / np.atleast_1d(K))
     if np.ndim(K) == 0:
@@ -339,7 +344,7 @@ def draw_connection(t=0.5, method="linear", n_points=1000, n_neurons=2000, seed=
     (two standard deviations of :math:`X(0)`); right: relative deviation of the random-feature network
     :func:`mftheory.linear.neuron_network` from its start along both paths."""
     t = check_real("t", t, low=0.0, high=1.0)
-    method = check_choice("connection", method, linear.CONNECTIONS)
+    method = check_choice("method", method, linear.CONNECTIONS)
     n_points = check_positive_int("n_points", n_points, minimum=2)
     n_neurons = check_positive_int("n_neurons", n_neurons, minimum=2)
     seed = check_positive_int("seed", seed, minimum=0)
