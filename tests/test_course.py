@@ -431,6 +431,11 @@ def _solution_fragments(chapter):
     return {f for f in frags if f not in outside}
 
 
+def _src(cell):
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
 def _leaks(text, fragments):
     return sorted(f for f in fragments if f in text)
 
@@ -464,13 +469,13 @@ def test_no_solution_text_for_students(tmp_path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     for c in CHAPTERS:
         src = json.loads((cdir / "source" / c / f"{c}.ipynb").read_text())
-        src_text = "\n".join(cell["source"] for cell in src["cells"])
+        src_text = "\n".join(_src(cell) for cell in src["cells"])
         found = [f for f in frags[c] if f in src_text]
         assert len(found) >= 0.5 * len(frags[c]), c        # the fragments are real solutions
         release = (cdir / "release" / c / f"{c}.ipynb").read_text()
         nb = json.loads(release)
         whole = json.dumps(nb, ensure_ascii=False) + "\n".join(
-            cell["source"] for cell in nb["cells"])
+            _src(cell) for cell in nb["cells"])
         assert not _leaks(whole, frags[c]), (c, _leaks(whole, frags[c])[:3])
         assert "BEGIN SOLUTION" not in whole and "solution-start" not in whole
         assert all(cell.get("outputs", []) == [] for cell in nb["cells"])
@@ -484,8 +489,7 @@ def test_no_solution_text_for_students(tmp_path):
     for p in (tmp_path / "notebooks").glob("*.ipynb"):
         text = p.read_text()
         nb = json.loads(text)
-        whole = text + "\n".join("".join(cell["source"]) if isinstance(cell["source"], list)
-                                 else cell["source"] for cell in nb["cells"])
+        whole = text + "\n".join(_src(cell) for cell in nb["cells"])
         if p.stem in frags:
             assert not _leaks(whole, frags[p.stem]), (p.name, _leaks(whole, frags[p.stem])[:3])
         shutil.copy(p, site_src / "book" / p.name)
