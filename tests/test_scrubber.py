@@ -128,10 +128,16 @@ def test_html_escapes_label_and_script_cannot_be_closed_early():
     assert page.count("</script>") == 1 and "<b>" not in page
 
 
-def test_default_initial_frame_is_the_middle_and_ids_differ():
-    p1 = S.scrubber(_stub, "a", [0.0, 0.5, 1.0])
+def test_default_initial_frame_is_the_draw_default_and_ids_differ():
+    p1 = S.scrubber(_stub, "a", [0.0, 0.4, 0.7, 1.0])          # _stub's default: a = 0.5
     p2 = S.scrubber(_stub, "a", [0.0, 0.5, 0.9])
-    assert 'value="1"' in p1 and "a = 0.5</output>" in p1
+    assert 'value="1"' in p1 and "a = 0.4</output>" in p1
+
+    def no_default(a, fig=None):
+        return _stub(a, fig=fig)
+
+    p3 = S.scrubber(no_default, "a", [0.0, 0.1, 0.2, 0.3])    # no default: the middle
+    assert 'value="1"' in p3
     ids = [re.search(r'id="(mfscrub-\w+)"', p).group(1) for p in (p1, p2)]
     assert ids[0] != ids[1]
 
@@ -176,10 +182,13 @@ def test_frame_grid_full_and_ci(monkeypatch):
     np.testing.assert_allclose(g[[0, 10, 20]], [0.1, 1.0, 10.0], rtol=1e-12)
     for value in ("true", "1"):
         monkeypatch.setenv("CI", value)
-        assert len(S.frame_grid(0.5, 4.0, 29)) == 7               # max(6, 29 // 4)
-        assert len(S.frame_grid(0.5, 4.0, 20)) == 6
+        np.testing.assert_allclose(S.frame_grid(0.5, 4.0, 29), np.linspace(0.5, 4.0, 5))
         assert len(S.frame_grid(0.5, 4.0, 3)) == 3
+        assert list(S.frame_grid(2, 8, 7, integer=True)) == [2, 4, 5, 6, 8]   # rounded half even
     monkeypatch.setenv("CI", "false")
+    assert list(S.frame_grid(3, 30, 28, integer=True)) == list(range(3, 31))
+    assert list(S.frame_grid(10, 10_000, 4, log=True, integer=True)) == [10, 100, 1000, 10_000]
+    assert list(S.frame_grid(0, 1, 5, integer=True)) == [0, 1]
     assert len(S.frame_grid(0.5, 4.0, 29)) == 29
 
 
@@ -230,7 +239,7 @@ def test_bad_input_raises_value_error(args, kw, match):
 
 @pytest.mark.parametrize("kw,match", [
     ({"label": 3.0}, "label"), ({"fmt": None}, "fmt"), ({"fmt": "{:d}"}, "fmt"),
-    ({"fmt": "{0}{1}"}, "fmt"), ({"fmt": "a"}, "fmt"), ({"fmt": ""}, "fmt"), ({"fmt": "{x}"}, "fmt"), ({"initial": 2}, "initial"),
+        assert list(S.frame_grid(2, 8, 7, integer=True)) == [2, 4, 5, 6, 8]   # half to even
     ({"initial": -1}, "initial"), ({"initial": 0.5}, "initial"), ({"alt": 1}, "alt")])
 def test_bad_display_options_raise_value_error(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -248,3 +257,5 @@ def test_frame_grid_bad_input(args, match):
         S.frame_grid(0.0, 1.0, log=True)
     with pytest.raises(ValueError, match="log"):
         S.frame_grid(0.1, 1.0, log=1)
+    with pytest.raises(ValueError, match="integer"):
+        S.frame_grid(0.1, 0.4, integer=True)

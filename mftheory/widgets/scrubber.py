@@ -58,28 +58,40 @@ def _ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def frame_grid(low, high, n=25, *, log=False):
+def frame_grid(low, high, n=25, *, log=False, integer=False):
     """``n`` values from ``low`` to ``high`` (both included; geometric when ``log``) for a
-    scrubber; in CI mode only ``max(6, n // 4)`` of them (same ends), so that the chapters
-    run fast under the tests while the site, built without CI, gets every frame.
+    scrubber; in CI mode only ``min(n, 5)`` of them (same ends), so that the chapters run
+    fast under the tests while the site, built without CI, gets every frame.
 
-    ``low < high`` finite (``low > 0`` when ``log``); ``n`` in [2, 60].
+    With ``integer`` the values are rounded to integers and repeats dropped (for integer
+    parameters such as a depth or a width). ``low < high`` finite (``low > 0`` when ``log``);
+    ``n`` in [2, 60].
     """
     low = check_real("low", low)
     high = check_real("high", high, low=low, low_inclusive=False)
     n = check_positive_int("n", n, minimum=2, maximum=MAX_FRAMES)
     log = check_bool("log", log)
+    integer = check_bool("integer", integer)
     if _ci():
-        n = min(n, max(6, n // 4))
+        n = min(n, 5)
     if log:
         if low <= 0:
             raise ValueError(f"`low` must be > 0 for a geometric grid (log=True), got {low:g}")
-        return np.geomspace(low, high, n)
-    with np.errstate(over="ignore", invalid="ignore"):
-        grid = np.linspace(low, high, n)
+        grid = np.geomspace(low, high, n)
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            grid = np.linspace(low, high, n)
     if not np.all(np.isfinite(grid)):
         raise ValueError("`low` and `high` must be finite with a finite difference, got "
                          f"{low:g} and {high:g}")
+    if integer:
+        if max(abs(low), abs(high)) > 2**53:
+            raise ValueError(f"`low` and `high` must be below 2**53 in size for an integer grid, "
+                             f"got {low:g} and {high:g}")
+        grid = np.unique(np.round(grid))
+        if grid.size < 2:
+            raise ValueError(f"an integer grid from `low` = {low:g} to `high` = {high:g} "
+                             f"must hold at least 2 integers")
     return grid
 
 
@@ -152,6 +164,18 @@ def _encode(fig, dpi, colors, image_format):
     return out.getvalue()
 
 
+def _default_index(draw, param, vals):
+    """The frame nearest the draw function's default value of ``param``, else the middle."""
+    try:
+        default = inspect.signature(draw).parameters[param].default
+        default = float(default) if not isinstance(default, (bool, np.bool_)) else None
+    except (TypeError, ValueError, KeyError):
+        default = None
+    if default is None or not np.isfinite(default):
+        return (len(vals) - 1) // 2
+    return int(np.argmin(np.abs(vals - default)))
+
+
 def _draw_value(draw, fig, param, value, fixed):
     from matplotlib.figure import Figure
 
@@ -191,7 +215,8 @@ def scrubber(draw, param, values, *, fixed=None, label=None, fmt="{:g}", initial
 
     Display it with ``IPython.display.HTML``. The slider shows ``label`` (default ``param``) and
     the value formatted by ``fmt`` (a format string with one field, e.g. ``'{:.2f}'``);
-    ``initial`` is the index of the first frame shown (default: the middle one); ``alt`` the
+    ``initial`` is the index of the first frame shown (default: the grid value nearest the
+    draw function's default for ``param``, as the live widget starts, else the middle); ``alt`` the
     image's text alternative. Other arguments as :func:`scrubber_frames`. Raises ``ValueError``
     when the HTML would exceed 1.5 MB (lower ``dpi`` or the number of values).
     """
@@ -212,7 +237,7 @@ def scrubber(draw, param, values, *, fixed=None, label=None, fmt="{:g}", initial
         raise ValueError(f"`fmt` must be a format string with one field such as '{{:g}}', got "
                          f"{fmt!r:.40} ({exc})") from None
     if initial is None:
-        initial = (len(vals) - 1) // 2
+        initial = _default_index(draw, param, vals)
     initial = check_positive_int("initial", initial, minimum=0, maximum=len(vals) - 1)
     if alt is None:
         alt = f"the explorer's figure at {label} = "
