@@ -184,7 +184,7 @@ def test_frame_grid_full_and_ci(monkeypatch):
         monkeypatch.setenv("CI", value)
         np.testing.assert_allclose(S.frame_grid(0.5, 4.0, 29), np.linspace(0.5, 4.0, 5))
         assert len(S.frame_grid(0.5, 4.0, 3)) == 3
-        assert list(S.frame_grid(2, 8, 7, integer=True)) == [2, 4, 5, 6, 8]   # rounded half even
+        assert list(S.frame_grid(2, 8, 7, integer=True)) == [2, 4, 5, 6, 8]   # half to even
     monkeypatch.setenv("CI", "false")
     assert list(S.frame_grid(3, 30, 28, integer=True)) == list(range(3, 31))
     assert list(S.frame_grid(10, 10_000, 4, log=True, integer=True)) == [10, 100, 1000, 10_000]
@@ -239,7 +239,8 @@ def test_bad_input_raises_value_error(args, kw, match):
 
 @pytest.mark.parametrize("kw,match", [
     ({"label": 3.0}, "label"), ({"fmt": None}, "fmt"), ({"fmt": "{:d}"}, "fmt"),
-        assert list(S.frame_grid(2, 8, 7, integer=True)) == [2, 4, 5, 6, 8]   # half to even
+    ({"fmt": "{0}{1}"}, "fmt"), ({"fmt": "a"}, "fmt"), ({"fmt": ""}, "fmt"),
+    ({"fmt": "{x}"}, "fmt"), ({"initial": 2}, "initial"),
     ({"initial": -1}, "initial"), ({"initial": 0.5}, "initial"), ({"alt": 1}, "alt")])
 def test_bad_display_options_raise_value_error(kw, match):
     with pytest.raises(ValueError, match=match):
