@@ -43,10 +43,13 @@ def _pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
 
 
-def _live(draw, dpi=72, colors=256, image_format="png", **kw):
-    """The live widget's figure at one value: a fresh figure, drawn once, encoded as a frame."""
-    fig = draw(fig=None, **kw)
+def _live(draw, size, dpi=72, colors=256, image_format="png", **kw):
+    """The live widget's figure at one value, encoded as a frame: a fresh figure of the size
+    that the explorer builder gives, without layout engine (as _base.explorer makes it)."""
+    fig = plt.figure(figsize=size, layout="none")
     try:
+        draw(fig=fig, **kw)
+        assert fig.get_layout_engine() is None
         return S._encode(fig, dpi, colors, image_format)
     finally:
         plt.close(fig)
@@ -58,25 +61,33 @@ def _live(draw, dpi=72, colors=256, image_format="png", **kw):
 # One explorer per chapter that has scrubbers. The frames are drawn on one reused figure
 # after other values; the live figure is fresh. Pixel for pixel: the palette of a frame is
 # computed from that frame alone, so equal renders give equal frames.
+# The figure sizes are those the explorer builders pass to _base.explorer. The book's style
+# (constrained layout by default) is on, as in the chapters.
 EXPLORERS = [
-    ("fisher", "draw_lambda_gamma", "sigma_w2", [1.0, 2.5, 3.5], {}),
-    ("teacher_student", "draw_lossiness", "q", [0.0, 0.25, 0.5], {"kind": "exact"}),
+    ("fisher", "draw_lambda_gamma", (10.5, 3.8), "sigma_w2", [1.0, 2.5, 3.5], {}),
+    ("teacher_student", "draw_lossiness", (10.0, 3.6), "q", [0.0, 0.25, 0.5], {"kind": "exact"}),
+    ("signal_propagation", "draw_phase", (11.0, 3.9), "sigma_w2", [0.5, 2.5, 4.5],
+     {"act": "tanh"}),
 ]
 
 
-@pytest.mark.parametrize("module,name,param,grid,fixed", EXPLORERS,
+@pytest.mark.parametrize("module,name,size,param,grid,fixed", EXPLORERS,
                          ids=[e[0] for e in EXPLORERS])
-def test_frame_equals_live_draw_pixel_for_pixel(module, name, param, grid, fixed):
+def test_frame_equals_live_draw_pixel_for_pixel(module, name, size, param, grid, fixed):
     import importlib
 
+    from mftheory import plotting
+
     draw = getattr(importlib.import_module(f"mftheory.widgets.{module}"), name)
-    frames = S.scrubber_frames(draw, param, grid, fixed=fixed)
-    assert len(frames) == len(grid)
-    for i in (1, 2):                    # frames drawn after another value on the same figure
-        live = _live(draw, **fixed, **{param: grid[i]})
-        a, b = _pixels(frames[i]), _pixels(live)
-        assert a.shape == b.shape
-        assert np.array_equal(a, b), f"{np.mean(np.any(a != b, -1)):.2%} of the pixels differ"
+    with mpl.rc_context():
+        plotting.use_style()
+        frames = S.scrubber_frames(draw, param, grid, fixed=fixed)
+        assert len(frames) == len(grid)
+        for i in (1, 2):                # frames drawn after another value on the same figure
+            live = _live(draw, size, **fixed, **{param: grid[i]})
+            a, b = _pixels(frames[i]), _pixels(live)
+            assert a.shape == b.shape
+            assert np.array_equal(a, b), f"{np.mean(np.any(a != b, -1)):.2%} of pixels differ"
     assert not np.array_equal(_pixels(frames[0]), _pixels(frames[2]))   # the value matters
 
 
@@ -86,8 +97,8 @@ def test_palette_frame_is_close_to_the_lossless_render():
     # (anti-aliased crossings of two lines), mean 0.061/255.
     from mftheory.widgets import fisher
 
-    exact = _pixels(_live(fisher.draw_lambda_gamma, image_format="png-rgb"))
-    pal = _pixels(_live(fisher.draw_lambda_gamma))
+    exact = _pixels(_live(fisher.draw_lambda_gamma, (10.5, 3.8), image_format="png-rgb"))
+    pal = _pixels(_live(fisher.draw_lambda_gamma, (10.5, 3.8)))
     err = np.abs(exact - pal).max(-1)
     assert exact.shape == pal.shape == (273, 756, 3)        # 10.5 x 3.8 inches at 72 dpi
     assert np.mean(err <= 8) > 0.998
@@ -150,7 +161,7 @@ def test_integral_values_are_passed_as_int():
         return _stub(fig=fig)
 
     S.scrubber_frames(draw, "n", np.arange(2, 5))
-    assert seen == [2, 3, 4] and all(type(n) is int for n in seen)
+    assert seen == [2, 2, 3, 4] and all(type(n) is int for n in seen)   # a probe for the size
 
 
 def test_sizes_of_real_explorer_frames_fit_forty_per_scrubber():

@@ -140,22 +140,45 @@ def _as_value(v):
     return int(v) if float(v).is_integer() and abs(v) < 2**53 else float(v)
 
 
+class _NoLayout:
+    """Matplotlib's ``savefig`` ends by re-setting the figure's layout engine, and a figure
+    without one then gets the rc default: the book's style turns constrained layout on, which
+    moves the axes of every later frame (and fails on some figures). Inside this context the rc
+    default is no layout engine."""
+
+    def __enter__(self):
+        import matplotlib as mpl
+
+        self._ctx = mpl.rc_context({"figure.constrained_layout.use": False,
+                                    "figure.autolayout": False})
+        self._ctx.__enter__()
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+_NO_LAYOUT = _NoLayout()
+
+
 def _encode(fig, dpi, colors, image_format):
     """The figure rendered at ``dpi`` as PNG bytes (palette PNG unless 'png-rgb')."""
     from PIL import Image
 
     buf = io.BytesIO()
     if image_format == "png-rgb":
-        fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+        with _NO_LAYOUT:
+            fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
         return buf.getvalue()
-    fig.savefig(buf, format="raw", dpi=dpi, facecolor="white")        # RGBA, no PNG round trip
+    with _NO_LAYOUT:
+        fig.savefig(buf, format="raw", dpi=dpi, facecolor="white")    # RGBA, no PNG round trip
     w, h = (int(x) for x in fig.get_size_inches() * dpi)            # as the Agg renderer
     raw = buf.getvalue()
     if len(raw) == 4 * w * h:
         img = Image.frombuffer("RGBA", (w, h), raw, "raw", "RGBA", 0, 1).convert("RGB")
     else:                                                           # another backend's rounding
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+        with _NO_LAYOUT:
+            fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
         buf.seek(0)
         img = Image.open(buf).convert("RGB")
     pal = img.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
@@ -188,8 +211,9 @@ def _draw_value(draw, fig, param, value, fixed):
 def scrubber_frames(draw, param, values, *, fixed=None, dpi=72, colors=256, image_format="png"):
     """The encoded frames (a list of PNG ``bytes``), one per entry of ``values``.
 
-    ``draw(fig=..., **fixed, param=value)`` is called for each value on one reused figure, which
-    is closed at the end (it is never displayed by the notebook). Integral grid values are passed
+    ``draw(fig=..., **fixed, param=value)`` is called for each value on one reused figure made
+    as the live explorer makes it (the size of the figure that ``draw(fig=None, ...)`` makes,
+    without layout engine), never displayed by the notebook. Integral grid values are passed
     as ``int``. ``values``: 2 to 60 finite reals; ``dpi`` in [10, 300]; ``colors`` (palette size)
     in [2, 256]; ``image_format`` 'png' (palette) or 'png-rgb' (lossless, larger).
     """
@@ -200,6 +224,15 @@ def scrubber_frames(draw, param, values, *, fixed=None, dpi=72, colors=256, imag
     fig = None
     frames = []
     try:
+        # The live explorer (mftheory.widgets._base.explorer) draws on a figure of the draw
+        # function's own size made with layout="none"; do the same (the style's constrained
+        # layout would move the axes, and fails on some figures).
+        with _NO_LAYOUT:
+            probe = _draw_value(draw, None, param, _as_value(vals[0]), fixed)
+        size = tuple(probe.get_size_inches())
+        plt.close(probe)
+        fig = plt.figure(figsize=size, layout="none")
+        plt.close(fig)                        # never displayed by the notebook itself
         for v in vals:
             fig = _draw_value(draw, fig, param, _as_value(v), fixed)
             frames.append(_encode(fig, dpi, colors, image_format))
