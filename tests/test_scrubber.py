@@ -68,6 +68,7 @@ EXPLORERS = [
     ("teacher_student", "draw_lossiness", (10.0, 3.6), "q", [0.0, 0.25, 0.5], {"kind": "exact"}),
     ("signal_propagation", "draw_phase", (11.0, 3.9), "sigma_w2", [0.5, 2.5, 4.5],
      {"act": "tanh"}),
+    ("batchnorm", "draw_fixed_point", (10.0, 3.8), "B", [4, 8, 16], {"act": "relu"}),
 ]
 
 
