@@ -587,14 +587,6 @@ _LAZY["hypercube"] = lambda: __import__("mftheory.teacher", fromlist=["x"]).hype
 #: (xfail, not strict: a fixed function shows as XPASS; then delete its entry here, and the
 #: test checks it again). Each reason is the first failure found.
 KNOWN_FAILURES = {
-    "mftheory.linear.loss": "R = 1e308 * ones returns NaN",
-    "mftheory.course.source_notebook": "chapter=None: the ValueError names `nb`, not `chapter`",
-    "mftheory.linear.saxe_mode_flow": "a0 ragged: numpy's ValueError does not name `a0`",
-    "mftheory.linear.connect": "method=None: 'unknown connection None' does not name `method`",
-    "mftheory.linear.connection_variance_factor": "as connect",
-    "mftheory.linear.path_deviation": "A = 1e308 * ones returns NaN; method as connect",
-    "mftheory.linear.staircase_experiment": "device='meta' raises NotImplementedError, 'mps' "
-                                            "RuntimeError, 'cuda' without GPU AssertionError",
     "mftheory.sweep.client_from_env": "spec='bogus': the ValueError does not name `spec`",
     "mftheory.teacher.teacher_world": "regions complex: the ValueError does not name `regions`",
     "mftheory.teacher.batchnorm_forward": "f = 1e308 * ones raises OverflowError",
@@ -602,13 +594,6 @@ KNOWN_FAILURES = {
     "mftheory.teacher.batchnorm_projector": "f = 1e308 * ones raises OverflowError",
     "mftheory.teacher.ioffe_szegedy_backward": "f = 1e308 * ones raises OverflowError",
     "mftheory.teacher.specialization_run": "lr = 1e308 returns NaN (undocumented)",
-    "mftheory.widgets.linear_networks.scalar_dynamics_data": "alpha = 5e-324 raises "
-                                                             "OverflowError",
-    "mftheory.widgets.linear_networks.draw_scalar_dynamics": "alpha = 5e-324 raises "
-                                                             "OverflowError",
-    "mftheory.widgets.linear_networks.hardt_ma_norms": "K = 1.5 accepted",
-    "mftheory.widgets.linear_networks.draw_connection": "method=None: the ValueError does not "
-                                                        "name `method`",
     "mftheory.widgets.teacher_student.draw_energy": "eta = 1e308 raises OverflowError",
 }
 
