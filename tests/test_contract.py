@@ -21,7 +21,8 @@ Cost: every function is called about 15 times per argument, so an example call m
 (at most ``SLOW_EXAMPLE`` s, else the test asks for a cheaper one); only examples faster than
 ``CHEAP_EXAMPLE`` are also tried with the possibly-valid values (which run the whole
 computation), the others with the always-invalid ones (which must fail fast). The whole file
-takes about 30 s of CPU time.
+takes about 30 s of CPU time. (So a bug that only a possibly-valid value shows is found only
+while the function's example stays under ``CHEAP_EXAMPLE``: keep examples small.)
 
 Run it for one module: ``.venv/bin/pytest -q tests/test_contract.py -k signal``.
 
@@ -594,6 +595,7 @@ KNOWN_FAILURES = {
     "mftheory.teacher.batchnorm_projector": "f = 1e308 * ones raises OverflowError",
     "mftheory.teacher.ioffe_szegedy_backward": "f = 1e308 * ones raises OverflowError",
     "mftheory.teacher.specialization_run": "lr = 1e308 returns NaN (undocumented)",
+    "mftheory.teacher.energy_run": "eta = 1e308 raises OverflowError",
     "mftheory.widgets.teacher_student.draw_energy": "eta = 1e308 raises OverflowError",
 }
 
