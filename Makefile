@@ -41,9 +41,23 @@ book: $(STAMP)
 # into an executed copy of the book in $(OUT)/_build/src, which Jupyter Book then renders without
 # executing again. Warnings are errors (-W), every warning is reported (--keep-going), references
 # are checked (-n). CI=true (set by `make test`) runs the chapters at small scale.
-build-html:
+# OFFLINE=1: the offline edition, which ships MathJax and the widget manager in _build/html/_static
+# (a site that works from a folder or a USB stick, without internet).
+build-html: $(if $(OFFLINE),site-assets)
 	$(BIN)/python -m mftheory._bookrun execute $(SRC) $(OUT)/_build/src --jobs $(JOBS) $(if $(CI),--ci)
+	$(if $(OFFLINE),$(BIN)/python -m mftheory._bookrun offline $(OUT)/_build/src $(SITE_PKGS))
 	$(BIN)/jupyter-book build $(OUT)/_build/src --path-output $(OUT) -W -n --keep-going
+
+# MathJax 3, the Jupyter widgets' HTML manager and RequireJS from the npm registry (npm pack: the
+# packages alone, no dependencies), for the offline edition and the browser tests.
+SITE_PKGS := .cache/site-pkgs
+SITE_NPM  := mathjax@3.2.2 @jupyter-widgets/html-manager@1.0.6 requirejs@2.3.4
+$(SITE_PKGS)/.done:
+	@mkdir -p $(SITE_PKGS)
+	cd $(SITE_PKGS) && npm pack --silent $(SITE_NPM) > /dev/null && \
+	  for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar xzf "$$f" -C "$${f%.tgz}" --strip-components=1; done
+	@touch $@
+site-assets: $(SITE_PKGS)/.done
 
 # ---------------------------------------------------------------------------------------
 # Each chapter is executed once (in book-check, as CI runs it), not twice: `make nbval` runs the
@@ -59,7 +73,7 @@ test: $(STAMP)
 # Two pytest workers share the two cores, so each gets one torch/OpenMP thread: with two threads
 # per worker the workers' spinning threads fight and torch code runs up to 40 times slower.
 unit: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(JOBS) tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(JOBS) --ignore=tests/site tests
 	$(BIN)/python -m pytest -q --doctest-modules mftheory
 
 # Each chapter as CI runs it: small scale (CI=true), errors only (--nbval-lax: the science
@@ -76,6 +90,24 @@ book-check: $(STAMP)
 	@test -f $(OUT)/_build/check/_build/html/index.html
 	@cat $(OUT)/_build/check/_build/src/status.json > /dev/null
 	@echo "book-check: built with no warnings"
+
+# The reader's site in a real browser (headless Debian chromium driven by Playwright): the site
+# that book-check built, with the CDNs served from local copies, and its offline edition
+# (rendered again from the same executed notebooks, nothing re-executed) with the network cut.
+PLAYWRIGHT := playwright==1.65.2
+test-site: $(STAMP) site-assets
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install -q $(PLAYWRIGHT)
+	@test -f $(OUT)/_build/check/_build/html/index.html || $(MAKE) --no-print-directory book-check
+	@rm -rf $(OUT)/_build/check-offline && mkdir -p $(OUT)/_build/check-offline
+	cp -r $(OUT)/_build/check/_build/src $(OUT)/_build/check-offline/src
+	$(BIN)/python -m mftheory._bookrun offline $(OUT)/_build/check-offline/src $(SITE_PKGS)
+	$(BIN)/jupyter-book build $(OUT)/_build/check-offline/src --path-output $(OUT)/_build/check-offline \
+	  -W -n --keep-going > $(OUT)/_build/check-offline/build.log 2>&1 || \
+	  { tail -40 $(OUT)/_build/check-offline/build.log; exit 1; }
+	SITE_ONLINE=$(abspath $(OUT))/_build/check/_build/html \
+	SITE_OFFLINE=$(abspath $(OUT))/_build/check-offline/_build/html SITE_PKGS=$(abspath $(SITE_PKGS)) \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider tests/site
 
 # ---------------------------------------------------------------------------------------
 # The student edition is built from the stripped notebooks (solutions removed by
@@ -101,7 +133,7 @@ lab: $(STAMP)
 clean:
 	rm -rf _build student .pytest_cache
 
-.PHONY: help venv book build-html test unit nbval book-check student lab clean
+.PHONY: help venv book build-html test unit nbval book-check student lab clean site-assets test-site
 
 # ---------------------------------------------------------------------------------------
 # Course assignments with nbgrader (mftheory.course), an optional extra for instructors:

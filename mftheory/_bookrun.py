@@ -201,7 +201,7 @@ OFFLINE_ASSETS = {
 def make_offline(src, assets) -> None:
     """Turn the executed book copy ``src`` into its offline edition, in place."""
     src, assets = Path(src).resolve(), Path(assets).resolve()
-    static = src / "_static" / "offline"
+    static = src / "book" / "_static" / "offline"
     for name, (package, inner) in OFFLINE_ASSETS.items():
         origin = assets / package / inner
         if not origin.exists():
@@ -213,13 +213,22 @@ def make_offline(src, assets) -> None:
                             ignore=shutil.ignore_patterns("*-full*", "*-svg*", "mml-*"))
         else:
             shutil.copy(origin, target)
+    # The widget manager's fonts sit next to it.
+    dist = assets / OFFLINE_ASSETS["embed-amd.js"][0] / "dist"
+    for font in dist.iterdir():
+        if font.suffix in (".woff", ".woff2", ".ttf", ".eot", ".svg"):
+            shutil.copy(font, static / font.name)
     config = yaml.safe_load((src / "_config.yml").read_text())
     sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {})
-    # Sphinx resolves mathjax_path and add_js_file's names relative to _static.
+    # Sphinx resolves mathjax_path and add_js_file's names relative to the static folders; the
+    # loader resolves its data attributes relative to the page, hence "../_static/...".
     sphinx_config["mathjax_path"] = "offline/mathjax/tex-mml-chtml.js"
-    sphinx_config["nb_ipywidgets_js"] = {"offline/require.js": {},
-                                         "offline/embed-amd.js": {}}
-    sphinx_config["html_static_path"] = ["_static"]
+    loader = sphinx_config.get("nb_ipywidgets_js", {}).get("widgets-after-math.js")
+    if loader is None:
+        raise SystemExit("_config.yml: nb_ipywidgets_js has no widgets-after-math.js entry")
+    sphinx_config["nb_ipywidgets_js"] = {"widgets-after-math.js": {
+        "data-require": "../_static/offline/require.js",
+        "data-embed": "../_static/offline/embed-amd.js"}}
     (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
