@@ -311,8 +311,9 @@ def client_from_env(spec: str | None = None):
     if spec is None:
         spec = os.environ.get("MFTHEORY_DASK", "")
     if not isinstance(spec, str):
-        raise ValueError(f"the Dask setting must be 'local', a scheduler address such as "
-                         f"'tcp://host:8786', or '' for none; got {spec!r}")
+        raise ValueError(f"`spec` (the Dask setting, default $MFTHEORY_DASK) must be 'local', a "
+                         f"scheduler address such as 'tcp://host:8786', or '' for none; "
+                         f"got {spec!r}")
     spec = spec.strip()
     if spec in ("", "none"):
         return None
@@ -343,8 +344,8 @@ def client_from_env(spec: str | None = None):
         return Client(cluster)
     if "://" in spec:
         return Client(spec)
-    raise ValueError(f"the Dask setting must be 'local', a scheduler address such as "
-                     f"'tcp://host:8786', or '' for none; got {spec!r}")
+    raise ValueError(f"`spec` (the Dask setting, default $MFTHEORY_DASK) must be 'local', a "
+                     f"scheduler address such as 'tcp://host:8786', or '' for none; got {spec!r}")
 
 
 def _gpu_count() -> int:
