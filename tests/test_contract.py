@@ -558,6 +558,7 @@ EXAMPLES.update({
     "mftheory.widgets.square_loss.pca_2d": [call(_X4)],
     "mftheory.widgets.square_loss.draw_training": [call(Lazy("history"), fig="FIG",
                                                         kinds={"fig": "figure"})],
+    "mftheory.widgets.fisher.draw_empirical_at": [call(width=64)],
     # site scrubbers (label and alt: None means a default text)
     "mftheory.widgets.scrubber.frame_grid": [call(0.5, 4.0, 6)],
     "mftheory.widgets.scrubber.scrubber_frames": [call(_draw_fig_stub, "a", [0.0, 1.0], dpi=20)],
@@ -588,7 +589,6 @@ _LAZY["hypercube"] = lambda: __import__("mftheory.teacher", fromlist=["x"]).hype
 #: (xfail, not strict: a fixed function shows as XPASS; then delete its entry here, and the
 #: test checks it again). Each reason is the first failure found.
 KNOWN_FAILURES = {
-    "mftheory.sweep.client_from_env": "spec='bogus': the ValueError does not name `spec`",
     "mftheory.teacher.teacher_world": "regions complex: the ValueError does not name `regions`",
     "mftheory.teacher.batchnorm_forward": "f = 1e308 * ones raises OverflowError",
     "mftheory.teacher.batchnorm_backward": "f = 1e308 * ones raises OverflowError",

@@ -92,6 +92,21 @@ def test_frame_equals_live_draw_pixel_for_pixel(module, name, size, param, grid,
     assert not np.array_equal(_pixels(frames[0]), _pixels(frames[2]))   # the value matters
 
 
+def test_fisher_empirical_frame_is_the_button_figure():
+    # The empirical explorer redraws on a button: draw_empirical(empirical_layers(mode, gamma,
+    # width)) on its (6.4, 3.6) figure. draw_empirical_at (the scrubber's draw) gives the same
+    # pixels after another gamma on the reused figure.
+    from mftheory.widgets import fisher
+
+    frames = S.scrubber_frames(fisher.draw_empirical_at, "gamma", [0.5, 2.0],
+                               fixed={"width": 64})
+    fig = plt.figure(figsize=(6.4, 3.6), layout="none")
+    fisher.draw_empirical(fisher.empirical_layers("frozen", 2.0, 64), fig=fig)
+    live = S._encode(fig, 72, 256, "png")
+    assert np.array_equal(_pixels(frames[1]), _pixels(live))
+    assert not np.array_equal(_pixels(frames[0]), _pixels(frames[1]))
+
+
 def test_palette_frame_is_close_to_the_lossless_render():
     # The 256-colour palette keeps explorer figures nearly exact. Measured on the Fisher
     # explorer: 99.90% of the pixels within 8/255 of the lossless render, largest error 38/255

@@ -10,7 +10,8 @@ chapter's static figure for the website.
   crossing :math:`\gamma_c`, and :math:`\eta_*(\gamma)=2(1+\mu)/\bar\lambda_{\max}`.
 * :func:`draw_layers`: the per-layer contributions :math:`f_l`, vanilla against BN.
 * :func:`empirical_layers` (a small random MLP, per-layer bounds by autograd, about 0.1-0.5 s)
-  and :func:`draw_empirical` (its bars against the theory's): the "empirical vs theory" button.
+  and :func:`draw_empirical` (its bars against the theory's): the "empirical vs theory" button;
+  :func:`draw_empirical_at` draws it at one setting.
 * :func:`lr_curves` (heavy ball on a small BN network and on its linearization, cached per
   setting) and :func:`draw_lr`: the loss curves at a learning rate given in units of
   :math:`\eta_*`.
@@ -38,6 +39,7 @@ __all__ = [
     "layers_explorer",
     "empirical_layers",
     "draw_empirical",
+    "draw_empirical_at",
     "empirical_explorer",
     "lr_curves",
     "draw_lr",
@@ -229,6 +231,13 @@ def draw_empirical(data=None, fig=None):
                  f"N = {data['width']}, m = {data['m']}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
     return fig
+
+
+def draw_empirical_at(gamma=1.0, mode="frozen", width=256, fig=None):
+    """The empirical explorer's figure at one setting: :func:`draw_empirical` of
+    :func:`empirical_layers` (``mode``, ``gamma``, ``width``), as its button draws it (for the
+    site scrubber over ``gamma``)."""
+    return draw_empirical(empirical_layers(mode, gamma, width), fig=fig)
 
 
 @lru_cache(maxsize=1)
