@@ -589,15 +589,6 @@ _LAZY["hypercube"] = lambda: __import__("mftheory.teacher", fromlist=["x"]).hype
 #: (xfail, not strict: a fixed function shows as XPASS; then delete its entry here, and the
 #: test checks it again). Each reason is the first failure found.
 KNOWN_FAILURES = {
-    "mftheory.sweep.client_from_env": "spec='bogus': the ValueError does not name `spec`",
-    "mftheory.teacher.teacher_world": "regions complex: the ValueError does not name `regions`",
-    "mftheory.teacher.batchnorm_forward": "f = 1e308 * ones raises OverflowError",
-    "mftheory.teacher.batchnorm_backward": "f = 1e308 * ones raises OverflowError",
-    "mftheory.teacher.batchnorm_projector": "f = 1e308 * ones raises OverflowError",
-    "mftheory.teacher.ioffe_szegedy_backward": "f = 1e308 * ones raises OverflowError",
-    "mftheory.teacher.specialization_run": "lr = 1e308 returns NaN (undocumented)",
-    "mftheory.teacher.energy_run": "eta = 1e308 raises OverflowError",
-    "mftheory.widgets.teacher_student.draw_energy": "eta = 1e308 raises OverflowError",
 }
 
 #: Functions documented to return inf for some valid input, with where it is documented.

@@ -395,7 +395,13 @@ def test_specific_bad_input():
 
 def test_toys_reject_bad_input():
     with pytest.raises(ValueError, match="diverged"):
-        T.energy_run("none", eta=50.0, steps=200)
+        T.energy_run("none", eta=9.0, steps=200)
+    with pytest.raises(ValueError, match="eta"):           # beyond 10: float overflow
+        T.energy_run("none", eta=1e308, steps=2)
+    with pytest.raises(ValueError, match="lr"):
+        T.specialization_run(lr=1e308)
+    with pytest.raises(ValueError, match="`f` must have entries of magnitude"):
+        T.batchnorm_forward(1e308 * np.ones(4))
     for kw in ({"length": 7}, {"steps": 0}, {"lr": -0.1}, {"device": "tpu"}, {"device": 3},
                {"teacher_width": None}, {"length": 10**6}):
         with pytest.raises(ValueError):

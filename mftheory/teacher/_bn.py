@@ -8,12 +8,22 @@ from .._validate import check_real
 from ._common import as_array, as_probabilities
 
 
+#: Largest magnitude accepted in ``f`` and ``g``: squares and products stay finite in float64.
+MAX_ABS = 1e150
+
+
 def _vectors(f, g=None, weights=None):
     f = as_array("f", f, ndim=1)
     if f.size < 2:
         raise ValueError(f"`f` must hold at least 2 samples, got {f.size}")
+    if np.max(np.abs(f)) > MAX_ABS:
+        raise ValueError(f"`f` must have entries of magnitude at most {MAX_ABS:g}, "
+                         f"got {float(np.max(np.abs(f))):g}")
     if g is not None:
         g = as_array("g", g, ndim=1, shape=(f.size,))
+        if np.max(np.abs(g)) > MAX_ABS:
+            raise ValueError(f"`g` must have entries of magnitude at most {MAX_ABS:g}, "
+                             f"got {float(np.max(np.abs(g))):g}")
     if weights is None:
         p = np.full(f.size, 1.0 / f.size)
     else:

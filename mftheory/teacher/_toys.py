@@ -76,7 +76,8 @@ def energy_run(order="lin-bn-relu", eta=0.05, steps=2000, seed=0, n_samples=64,
     statistics of the batch) after the first linear layer (``'lin-bn-relu'``), after its ReLU
     (``'lin-relu-bn'``) or absent (``'none'``). Records the first layer's row energies."""
     order = check_choice("order", order, ENERGY_ORDERS)
-    eta = check_real("eta", eta, low=0.0, low_inclusive=False)
+    # Steps beyond 10 blow the weights up within a few iterations (float overflow).
+    eta = check_real("eta", eta, low=0.0, low_inclusive=False, high=10.0)
     steps = check_positive_int("steps", steps)
     n_samples = check_positive_int("n_samples", n_samples, minimum=4)
     if steps > 10**5 or n_samples > 10**5:
@@ -193,7 +194,7 @@ def specialization_run(length=16, teacher_width=2, student_width=6, steps=3000, 
     sw = check_positive_int("student_width", student_width)
     steps = check_positive_int("steps", steps)
     batch = check_positive_int("batch", batch)
-    lr = check_real("lr", lr, low=0.0, low_inclusive=False)
+    lr = check_real("lr", lr, low=0.0, low_inclusive=False, high=10.0)   # larger: diverges to NaN
     if length > 4096 or max(tw, sw) > 512 or steps > 10**6 or batch > 10**5:
         raise ValueError("sizes too large: length <= 4096, widths <= 512, steps <= 1e6, "
                          "batch <= 1e5")

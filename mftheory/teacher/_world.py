@@ -200,17 +200,17 @@ def _check_regions(regions, d):
     out = []
     for reg in regions:
         if not isinstance(reg, (list, tuple, np.ndarray)) or len(reg) == 0:
-            raise ValueError(f"each region must be a non-empty sequence of pixel indices, "
-                             f"got {reg!r}")
+            raise ValueError(f"`regions`: each region must be a non-empty sequence of pixel "
+                             f"indices, got {reg!r}")
         idx = []
         for i in reg:
             if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
-                raise ValueError(f"pixel indices must be integers in [0, {d}), got {i!r}")
+                raise ValueError(f"`regions`: pixel indices must be integers in [0, {d}), got {i!r}")
             if not 0 <= int(i) < d:
-                raise ValueError(f"pixel indices must be integers in [0, {d}), got {i!r}")
+                raise ValueError(f"`regions`: pixel indices must be integers in [0, {d}), got {i!r}")
             idx.append(int(i))
         if len(set(idx)) != len(idx):
-            raise ValueError(f"a region must not repeat a pixel, got {reg!r}")
+            raise ValueError(f"`regions`: a region must not repeat a pixel, got {reg!r}")
         out.append(tuple(idx))
     return tuple(out)
 
