@@ -69,6 +69,7 @@ EXPLORERS = [
     ("signal_propagation", "draw_phase", (11.0, 3.9), "sigma_w2", [0.5, 2.5, 4.5],
      {"act": "tanh"}),
     ("batchnorm", "draw_fixed_point", (10.0, 3.8), "B", [4, 8, 16], {"act": "relu"}),
+    ("gradient_descent", "draw_descent", (10.0, 3.4), "alpha_M", [0.5, 1.0, 2.5], {}),
 ]
 
 
