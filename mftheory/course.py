@@ -59,56 +59,74 @@ __all__ = ["Part", "Exercise", "exercise_table", "source_notebook", "write_cours
 
 # chapter | exercise label | minutes | points | check (- = graded by hand) | answer in the
 # book's solution (a leading * spreads a tuple over the check's answer arguments) | extra args
-# A second row with the same label is a second graded part (its minutes column is empty).
+# A second row with the same label is a second graded part (its minutes column is empty). A long
+# row continues on the next line after a backslash.
 TABLE = """
-appendix_gaussian  | ex-gauss-relu-c0        | 15 | 2 | check_relu_kernel_at_zero       | answer |
-appendix_gaussian  | ex-gauss-erf-q1         | 15 | 2 | check_erf_second_moment         | answer |
-batchnorm          | ex-bn-relu-fixed        | 20 | 2 | check_relu_offdiagonal          | value |
-batchnorm          | ex-bn-linear-m          | 25 | 2 | check_linear_backward_m         | value |
-batchnorm          | ex-bn-relu-rate         | 25 | 2 | check_relu_rate                 | relu_rate(12) |
-batchnorm          | ex-bn-relu-rate         |    | 1 | check_trainable_depth           | 16 / math.log(relu_rate(24)) |
-batchnorm          | ex-bn-gamma             | 20 | 2 | check_tanh_gamma                | gamma |
-batchnorm          | ex-bn-poincare          | 30 | 2 | check_large_batch_rates         | *(a, b) |
-batchnorm          | ex-bn-alpha-tr          | 25 | 2 | check_alpha_transition          | a12 |
-fisher             | ex-fisher-bn-shift      | 20 | 2 | check_bn_relu_moments           | *(qhat_b, mean**2) |
-fisher             | ex-fisher-depth-limit   | 20 | 2 | check_centered_depth_limit      | limit |
-fisher             | ex-fisher-crossing      | 25 | 2 | check_train_mode_crossing       | gamma_c8 |
-fisher             | ex-fisher-growth        | 20 | 2 | check_heavy_ball_growth         | growth |
-fisher             | ex-fisher-train-lambda  | 25 | 2 | check_train_mode_lambda         | pred |
-fisher             | ex-fisher-conv          | 30 | 1 | check_conv_geometry             | *(sites, fan_ins) |
-fisher             | ex-fisher-conv          |    | 2 | check_conv_lambda               | lam_conv |
-gradient_descent   | ex-gd-fixed-momentum    | 20 | 2 | check_fixed_momentum            | *(alpha_f, rate_f) |
-gradient_descent   | ex-gd-descent-steps     | 20 | 2 | check_descent_steps             | *(allowed_4, taken_4) |
-gradient_descent   | ex-gd-spot-the-bug      | 15 | 2 | check_slides_stability_limit    | limit |
-gradient_descent   | ex-gd-escape            | 25 | 2 | check_escape_slope              | slope_ex |
-gradient_descent   | ex-gd-backprop          | 40 | 3 | check_backprop_gradient         | *(g_ce, theta_ce, widths_ce, X, labels) |
-gradient_descent   | ex-gd-spurious          | 30 | 2 | check_spurious_minimum          | W_spur |
-linear_networks    | ex-lin-stuck            | 15 | 1 | check_stuck_weight              | w1 |
-linear_networks    | ex-lin-hessian          | 20 | 2 | check_origin_hessian            | eigenvalues |
-linear_networks    | ex-lin-max-step         | 20 | 2 | check_max_step                  | a |
-linear_networks    | ex-lin-hardt-ma-limit   | 20 | 2 | check_hardt_ma_limit            | value |
-linear_networks    | ex-lin-plateau          | 25 | 2 | check_plateau_time              | value |
-linear_networks    | ex-lin-arc-mean         | 15 | 1 | check_arc_midpoint              | *(math.sqrt(2), 1.0) |
-linear_networks    | ex-lin-lemma            | 30 | 3 | -                               | |
-signal_propagation | ex-sp-relu-maps         | 30 | 1 | check_relu_q_map                | relu_q |
-signal_propagation | ex-sp-relu-maps         |    | 2 | check_relu_c_map                | relu_c |
-signal_propagation | ex-sp-chi1              | 20 | 2 | check_chi1_by_finite_difference | chi1_erf |
-signal_propagation | ex-sp-critical          | 25 | 2 | check_critical_sigma_w2         | sw2_crit |
-signal_propagation | ex-sp-depth-scales      | 25 | 2 | check_depth_scales              | *(xi_q, xi_c) |
-signal_propagation | ex-sp-gradients         | 30 | 2 | check_gradient_ratio            | rate | 4.0, 0.3
-signal_propagation | ex-sp-relu-power        | 25 | 2 | check_relu_power_law            | limit |
-signal_propagation | ex-sp-zero              | 20 | 2 | check_zero_stability            | threshold |
-square_loss        | ex-sq-mse-wd            | 15 | 1 | check_weight_decay_for_mse_loss | 2 * 1.0 / (600 * 10) |
-square_loss        | ex-sq-escape            | 25 | 2 | check_escape_time               | T5 |
-square_loss        | ex-sq-rho-rate          | 25 | 2 | check_rho_rate                  | np.prod(norms) * r / 2 * np.sum(norms**-2.0) |
-square_loss        | ex-sq-projection        | 20 | 2 | check_projection_residual       | math.sqrt(1 - (u @ x6) ** 2) |
-square_loss        | ex-sq-nc1               | 25 | 2 | check_nc1_limit                 | limit |
-teacher_student    | ex-ts-bn-leak           | 20 | 2 | check_bn_leak                   | leak8 |
-teacher_student    | ex-ts-linear            | 20 | 2 | check_linear_min_loss           | 2**6 - np.linalg.matrix_rank(Q63) |
-teacher_student    | ex-ts-relu-identity     | 20 | 2 | check_relu_identity             | 2 * Q62.T - 5 / 3 |
-teacher_student    | ex-ts-vertices          | 25 | 2 | check_projected_vertices        | *(v2, v1) |
-teacher_student    | ex-ts-off-block         | 25 | 2 | check_off_block_update          | dW_ob[2, 0] |
-teacher_student    | ex-ts-spurious          | 30 | 2 | check_spurious_sample_size      | n_star |
+appendix_gaussian  | ex-gauss-relu-c0       | 15 | 2 | check_relu_kernel_at_zero       | answer |
+appendix_gaussian  | ex-gauss-erf-q1        | 15 | 2 | check_erf_second_moment         | answer |
+batchnorm          | ex-bn-relu-fixed       | 20 | 2 | check_relu_offdiagonal          | value |
+batchnorm          | ex-bn-linear-m         | 25 | 2 | check_linear_backward_m         | value |
+batchnorm          | ex-bn-relu-rate        | 25 | 2 | check_relu_rate                 | \
+    relu_rate(12) |
+batchnorm          | ex-bn-relu-rate        |    | 1 | check_trainable_depth           | \
+    16 / math.log(relu_rate(24)) |
+batchnorm          | ex-bn-gamma            | 20 | 2 | check_tanh_gamma                | gamma |
+batchnorm          | ex-bn-poincare         | 30 | 2 | check_large_batch_rates         | *(a, b) |
+batchnorm          | ex-bn-alpha-tr         | 25 | 2 | check_alpha_transition          | a12 |
+fisher             | ex-fisher-bn-shift     | 20 | 2 | check_bn_relu_moments           | \
+    *(qhat_b, mean**2) |
+fisher             | ex-fisher-depth-limit  | 20 | 2 | check_centered_depth_limit      | limit |
+fisher             | ex-fisher-crossing     | 25 | 2 | check_train_mode_crossing       | gamma_c8 |
+fisher             | ex-fisher-growth       | 20 | 2 | check_heavy_ball_growth         | growth |
+fisher             | ex-fisher-train-lambda | 25 | 2 | check_train_mode_lambda         | pred |
+fisher             | ex-fisher-conv         | 30 | 1 | check_conv_geometry             | \
+    *(sites, fan_ins) |
+fisher             | ex-fisher-conv         |    | 2 | check_conv_lambda               | lam_conv |
+gradient_descent   | ex-gd-fixed-momentum   | 20 | 2 | check_fixed_momentum            | \
+    *(alpha_f, rate_f) |
+gradient_descent   | ex-gd-descent-steps    | 20 | 2 | check_descent_steps             | \
+    *(allowed_4, taken_4) |
+gradient_descent   | ex-gd-spot-the-bug     | 15 | 2 | check_slides_stability_limit    | limit |
+gradient_descent   | ex-gd-escape           | 25 | 2 | check_escape_slope              | slope_ex |
+gradient_descent   | ex-gd-backprop         | 40 | 3 | check_backprop_gradient         | \
+    *(g_ce, theta_ce, widths_ce, X, labels) |
+gradient_descent   | ex-gd-spurious         | 30 | 2 | check_spurious_minimum          | W_spur |
+linear_networks    | ex-lin-stuck           | 15 | 1 | check_stuck_weight              | w1 |
+linear_networks    | ex-lin-hessian         | 20 | 2 | check_origin_hessian            | \
+    eigenvalues |
+linear_networks    | ex-lin-max-step        | 20 | 2 | check_max_step                  | a |
+linear_networks    | ex-lin-hardt-ma-limit  | 20 | 2 | check_hardt_ma_limit            | value |
+linear_networks    | ex-lin-plateau         | 25 | 2 | check_plateau_time              | value |
+linear_networks    | ex-lin-arc-mean        | 15 | 1 | check_arc_midpoint              | \
+    *(math.sqrt(2), 1.0) |
+linear_networks    | ex-lin-lemma           | 30 | 3 | -                               |  |
+signal_propagation | ex-sp-relu-maps        | 30 | 1 | check_relu_q_map                | relu_q |
+signal_propagation | ex-sp-relu-maps        |    | 2 | check_relu_c_map                | relu_c |
+signal_propagation | ex-sp-chi1             | 20 | 2 | check_chi1_by_finite_difference | chi1_erf |
+signal_propagation | ex-sp-critical         | 25 | 2 | check_critical_sigma_w2         | sw2_crit |
+signal_propagation | ex-sp-depth-scales     | 25 | 2 | check_depth_scales              | \
+    *(xi_q, xi_c) |
+signal_propagation | ex-sp-gradients        | 30 | 2 | check_gradient_ratio            | \
+    rate | 4.0, 0.3
+signal_propagation | ex-sp-relu-power       | 25 | 2 | check_relu_power_law            | limit |
+signal_propagation | ex-sp-zero             | 20 | 2 | check_zero_stability            | threshold |
+square_loss        | ex-sq-mse-wd           | 15 | 1 | check_weight_decay_for_mse_loss | \
+    2 * 1.0 / (600 * 10) |
+square_loss        | ex-sq-escape           | 25 | 2 | check_escape_time               | T5 |
+square_loss        | ex-sq-rho-rate         | 25 | 2 | check_rho_rate                  | \
+    np.prod(norms) * r / 2 * np.sum(norms**-2.0) |
+square_loss        | ex-sq-projection       | 20 | 2 | check_projection_residual       | \
+    math.sqrt(1 - (u @ x6) ** 2) |
+square_loss        | ex-sq-nc1              | 25 | 2 | check_nc1_limit                 | limit |
+teacher_student    | ex-ts-bn-leak          | 20 | 2 | check_bn_leak                   | leak8 |
+teacher_student    | ex-ts-linear           | 20 | 2 | check_linear_min_loss           | \
+    2**6 - np.linalg.matrix_rank(Q63) |
+teacher_student    | ex-ts-relu-identity    | 20 | 2 | check_relu_identity             | \
+    2 * Q62.T - 5 / 3 |
+teacher_student    | ex-ts-vertices         | 25 | 2 | check_projected_vertices        | *(v2, v1) |
+teacher_student    | ex-ts-off-block        | 25 | 2 | check_off_block_update          | \
+    dW_ob[2, 0] |
+teacher_student    | ex-ts-spurious         | 30 | 2 | check_spurious_sample_size      | n_star |
 """
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -449,7 +467,7 @@ def source_notebook(nb, chapter) -> dict:
             cells.extend(_emit_solution(chapter, table[current], buffer))
         current, buffer = None, []
 
-    last_cell, last_outside = None, None
+    last_outside = None
     for label, kind, text, cell in pieces:
         if label is None:
             flush()
@@ -479,7 +497,6 @@ def source_notebook(nb, chapter) -> dict:
             last_outside = None
         elif kind == "code" or text.strip():
             buffer.append((kind, text))
-        last_cell = cell
     flush()
     for c in cells:
         c.pop("id", None)
