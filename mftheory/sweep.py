@@ -67,6 +67,7 @@ __all__ = [
     "sweep_dir",
     "run_grid",
     "load_grid",
+    "spurious_search_results",
     "GRIDS",
 ]
 
@@ -539,9 +540,32 @@ def _spurious_point(k, extra, seed, *, runs, n_steps, lr, use_device):
     device = runtime.device() if use_device else None
     res = landscape.spurious_minima_search(k, k + extra, n_runs, n_steps=n_steps, lr=lr,
                                            seed=seed, device=device)
-    s = res.spurious
-    return {"n": k + extra, "n_runs": n_runs, "n_spurious": int(s.sum()),
-            "values": res.value[s].tolist(), "lambda_min": res.lambda_min[s].tolist()}
+    # per run (lambda_min is NaN for runs that were not candidates); W is not kept
+    return {"n": k + extra, "n_runs": n_runs, "n_spurious": int(res.spurious.sum()),
+            "value": res.value, "grad_norm": res.grad_norm, "lambda_min": res.lambda_min,
+            "spurious": res.spurious.astype(bool)}
+
+
+def spurious_search_results(result: SweepResult) -> dict:
+    """The spurious-minima grid as the gradient-descent chapter uses it: ``{(k, n):
+    landscape.SearchResult}`` with the runs of all seeds of each ``(k, n)`` concatenated (``W``
+    is an empty array: the weights are not stored)."""
+    from .landscape import SearchResult
+
+    if not isinstance(result, SweepResult) or not {"k", "extra"} <= set(result.axes):
+        raise ValueError("`result` must be a SweepResult of the grid "
+                         "'gradient_descent.spurious_minima'")
+    out = {}
+    for row in result.rows:
+        kn = (int(row["k"]), int(row["n"]))
+        parts = out.setdefault(kn, {"value": [], "grad_norm": [], "lambda_min": [],
+                                    "spurious": []})
+        for name in parts:
+            parts[name].append(np.asarray(row[name], dtype=bool if name == "spurious"
+                                          else float))
+    return {kn: SearchResult(np.empty((0,)), *(np.concatenate(p[name]) for name in
+                                               ("value", "grad_norm", "lambda_min", "spurious")))
+            for kn, p in sorted(out.items())}
 
 
 def _signal_point(sigma_w2, sigma_b2, seed, *, act, width, depth, n_seeds, c0):
@@ -572,10 +596,10 @@ def _gd_grid(size):
     if size == "small":       # the chapter's CPU run: 400 restarts at k = n = 6, 200 at 7 and 8
         return _Grid(_spurious_point, {"k": [6, 7, 8], "extra": [0]}, (1, 2, 3, 4),
                      {"runs": {"6": 100, "7": 50, "8": 50}, "n_steps": 2000, "lr": 0.3,
-                      "use_device": False}, "1",
+                      "use_device": False}, "2",
                      "spurious minima of k-teacher ReLU networks, CPU size")
     return _Grid(_spurious_point, {"k": list(range(6, 13)), "extra": [0, 1]}, tuple(range(10)),
-                 {"runs": 100, "n_steps": 6000, "lr": 0.2, "use_device": True}, "1",
+                 {"runs": 100, "n_steps": 2000, "lr": 0.3, "use_device": True}, "2",
                  "spurious minima, k = 6..12 and n = k, k + 1, 1000 restarts each")
 
 

@@ -630,6 +630,8 @@ NOT_CALLED.update({
     "mftheory.sweep.sweep": "runs a parameter sweep (Dask); tested in its own tests",
     "mftheory.sweep.run_grid": "runs a stored grid of the book; tested in its own tests",
     "mftheory.sweep.load_grid": "reads a stored grid of the book; tested in its own tests",
+    "mftheory.sweep.spurious_search_results": "takes a SweepResult of the GD grid; bad input "
+                                              "tested in tests/test_sweep.py",
     "mftheory.widgets.square_loss.training_explorer": "builds a training widget",
     "mftheory.widgets.square_loss.collapse_explorer": "builds a training widget",
     "mftheory.widgets.square_loss.draw_collapse": "draws the record of training runs",

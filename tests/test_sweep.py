@@ -1,6 +1,7 @@
 """mftheory.sweep: sequential and Dask runs agree, interrupted sweeps resume, failures are
 retried then reported. The Dask tests use a real LocalCluster with two worker processes."""
 
+import functools
 import os
 import signal
 import subprocess
@@ -214,3 +215,22 @@ def test_bad_settings_raise_value_error():
         r.array("nope")
     with pytest.raises(ValueError, match="axis"):
         r.select(c=1)
+
+
+def test_spurious_grid_reassembles_into_search_results(tmp_path, monkeypatch):
+    # a two-point version of the chapter's grid: the same point function, tiny sizes
+    from mftheory import landscape
+
+    g = sw._gd_grid("small")
+    fn = functools.partial(g.fn, runs=6, n_steps=50, lr=0.3, use_device=False)
+    r = sw.sweep(fn, {"k": [3], "extra": [0, 1]}, seeds=[0, 1], name="gd-tiny",
+                 progress=False)
+    search = sw.spurious_search_results(r)
+    assert set(search) == {(3, 3), (3, 4)}
+    direct = landscape.spurious_minima_search(3, 4, 6, n_steps=50, lr=0.3, seed=1)
+    got = search[3, 4]
+    assert got.value.shape == (12,) and got.spurious.dtype == bool
+    np.testing.assert_array_equal(got.value[6:], direct.value)
+    np.testing.assert_array_equal(got.spurious[6:], direct.spurious)
+    with pytest.raises(ValueError, match="SweepResult"):
+        sw.spurious_search_results(r.rows)
