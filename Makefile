@@ -91,6 +91,23 @@ book-check: $(STAMP)
 	@cat $(OUT)/_build/check/_build/src/status.json > /dev/null
 	@echo "book-check: built with no warnings"
 
+# Binder-sized chapters: a fresh virtual environment from .binder/requirements.txt alone (what Binder
+# installs), then every chapter top to bottom in default mode (no CI variable), one at a time; each
+# kernel's peak memory must stay under 2 GB. The results are written to book/data/binder-check.json
+# (commit it): the status page shows them beside the build's own table.
+BINDER_VENV := .cache/binder-venv
+BINDER_LIMIT_MB := 2048
+binder-check:
+	rm -rf $(BINDER_VENV) $(OUT)/_build/binder
+	$(PYTHON) -m venv $(BINDER_VENV)
+	@start=$$(date +%s); $(BINDER_VENV)/bin/python -m pip install -q --retries 1 --timeout 10 -r .binder/requirements.txt; \
+	  echo "binder-check: environment installed in $$(( $$(date +%s) - start )) s"
+	env -u CI $(BINDER_VENV)/bin/python -m mftheory._bookrun execute $(SRC) $(OUT)/_build/binder --jobs 1
+	@mkdir -p book/data && cp $(OUT)/_build/binder/status.json book/data/binder-check.json
+	$(BINDER_VENV)/bin/python -c "import json, sys; s = json.load(open('book/data/binder-check.json')); \
+	  big = [(r['notebook'], r['peak_mb']) for r in s['notebooks'] if r['peak_mb'] > $(BINDER_LIMIT_MB)]; \
+	  print('binder-check: every chapter under $(BINDER_LIMIT_MB) MB' if not big else big); sys.exit(bool(big))"
+
 # The reader's site in a real browser (headless Debian chromium driven by Playwright): the site
 # that book-check built, with the CDNs served from local copies, and its offline edition
 # (rendered again from the same executed notebooks, nothing re-executed) with the network cut.
@@ -133,7 +150,7 @@ lab: $(STAMP)
 clean:
 	rm -rf _build student .pytest_cache
 
-.PHONY: help venv book build-html test unit nbval book-check student lab clean site-assets test-site
+.PHONY: help venv book build-html test unit nbval book-check student lab clean site-assets test-site binder-check
 
 # ---------------------------------------------------------------------------------------
 # Course assignments with nbgrader (mftheory.course), an optional extra for instructors:

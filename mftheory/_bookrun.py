@@ -42,6 +42,8 @@ from pathlib import Path
 import yaml
 
 STATUS_DIRECTIVE = "```{nb-exec-table}\n```"
+# The last `make binder-check` (committed, shown on the status page beside the build's own table).
+BINDER_RESULTS = "book/data/binder-check.json"
 _CELL_TIMEOUT = 900
 # A whole notebook: far above any chapter's time in either mode; a run past it is stopped and
 # tried once more.
@@ -184,7 +186,15 @@ def execute(src, dest, *, jobs: int = 2, ci: bool = True) -> dict:
     if page.exists():
         text = page.read_text()
         if STATUS_DIRECTIVE in text:
-            page.write_text(text.replace(STATUS_DIRECTIVE, _status_markdown(status)))
+            table = _status_markdown(status)
+            binder = dest / BINDER_RESULTS
+            if binder.exists():
+                table += ("\n\n### As Binder runs it\n\n`make binder-check` made a fresh "
+                          "environment from `.binder/requirements.txt` alone and ran every chapter "
+                          "top to bottom in default mode (no `CI` variable), one at a time, as a "
+                          "reader on a 2 GB Binder machine would. Its last run:\n\n"
+                          + _status_markdown(json.loads(binder.read_text())))
+            page.write_text(text.replace(STATUS_DIRECTIVE, table))
     return status
 
 
