@@ -71,6 +71,7 @@ EXPLORERS = [
     ("batchnorm", "draw_fixed_point", (10.0, 3.8), "B", [4, 8, 16], {"act": "relu"}),
     ("gradient_descent", "draw_descent", (10.0, 3.4), "alpha_M", [0.5, 1.0, 2.5], {}),
     ("square_loss", "draw_rho_ode", (10.5, 3.8), "log10_eps", [-8.0, -4.0, -1.0], {"lam": 0.3}),
+    ("linear_networks", "draw_connection", (10.0, 4.0), "t", [0.0, 0.5, 1.0], {}),
 ]
 
 
