@@ -64,6 +64,7 @@ def explorer(draw, size, **controls):
     check_callable("draw", draw)
     size = tuple(check_array("size", size, shape=(2,), low=0.0, high=100.0, low_inclusive=False))
     import ipywidgets as w
+    import matplotlib
     import matplotlib.pyplot as plt
     from IPython.display import display
 
@@ -75,6 +76,11 @@ def explorer(draw, size, **controls):
         draw(fig=fig, **kw)
         with out:
             out.clear_output(wait=True)
-            display(fig)
+            # Rendering re-sets the figure's layout engine afterwards; outside this context it
+            # would fall back to the style's constrained layout, move the axes after the first
+            # display and break explorers that place their axes themselves.
+            with matplotlib.rc_context({"figure.constrained_layout.use": False,
+                                        "figure.autolayout": False}):
+                display(fig)
 
     return w.VBox([w.interactive(update, **controls), out])
