@@ -24,6 +24,8 @@ def _book(tmp_path: Path, code: str) -> Path:
     (src / "book").mkdir(parents=True)
     shutil.copy(ROOT / "_config.yml", src / "_config.yml")
     shutil.copy(ROOT / "book" / "references.bib", src / "book" / "references.bib")
+    for folder in ("_ext", "_static"):          # the site's extension and scripts (_config.yml)
+        shutil.copytree(ROOT / "book" / folder, src / "book" / folder)
     (src / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
                                   "- file: book/chapter\n")
     (src / "book" / "intro.md").write_text("# Gate test\n\nA book with one chapter.\n")
