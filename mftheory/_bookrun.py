@@ -189,7 +189,7 @@ def execute(src, dest, *, jobs: int = 2, ci: bool = True) -> dict:
             table = _status_markdown(status)
             binder = dest / BINDER_RESULTS
             if binder.exists():
-                table += ("\n\n### As Binder runs it\n\n`make binder-check` made a fresh "
+                table += ("\n\n## As Binder runs it\n\n`make binder-check` made a fresh "
                           "environment from `.binder/requirements.txt` alone and ran every chapter "
                           "top to bottom in default mode (no `CI` variable), one at a time, as a "
                           "reader on a 2 GB Binder machine would. Its last run:\n\n"
