@@ -20,6 +20,10 @@ help:
 	@echo "make test     unit + property tests, every chapter under nbval (CI=true), book build check"
 	@echo "make student  student edition: site without solutions + notebooks without solution cells"
 	@echo "make lab      open the chapters in JupyterLab (installs jupyterlab into .venv once)"
+	@echo "make test-site     the built site in headless chromium (online and offline edition)"
+	@echo "make binder-check  a fresh Binder environment runs every chapter (each under 2 GB)"
+	@echo "make course / assignments / grades / test-course   nbgrader (see README)"
+	@echo "make book OFFLINE=1   the offline edition (MathJax and widgets in _static)"
 	@echo "make clean    remove build outputs (keeps .venv)"
 
 $(STAMP): requirements.txt pyproject.toml
