@@ -187,3 +187,11 @@ def answers_as_data(check):
                             args[0] if args else None)
 
     return wrapper
+
+
+def _as_float(answer):
+    """A student's scalar ``answer`` as a finite Python float, or None when it is not one (not a
+    number, complex, not a scalar, not finite); never raises. The checks of every chapter use it
+    and word the feedback themselves."""
+    arr, feedback = as_answer("answer", answer, shape=())
+    return None if feedback is not None else float(arr)

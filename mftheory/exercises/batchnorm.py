@@ -17,6 +17,7 @@ from scipy import optimize
 from .. import batchnorm as bn
 from .._validate import check_positive_int, check_real
 from ._feedback import Feedback
+from . import _feedback
 
 __all__ = [
     "check_relu_offdiagonal",
@@ -40,13 +41,7 @@ def _as_array(x):
         return None
 
 
-def _as_float(x):
-    arr = _as_array(x)
-    if arr is None:
-        return None
-    if arr.ndim != 0 or not np.isfinite(arr):
-        return None
-    return float(arr)
+_as_float = _feedback._as_float       # a finite float, or None: the caller reports it
 
 
 def _band(rel):

@@ -17,6 +17,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from ._feedback import Feedback
+from . import _feedback
 
 __all__ = [
     "check_bn_relu_moments",
@@ -36,19 +37,7 @@ _TRAIN_N, _TRAIN_GAMMA = 512, 1.5
 _CONV = dict(in_channels=3, in_hw=32, channels=(30, 60, 90), out_dim=10, ksize=3, stride=2)
 
 
-def _as_float(x):
-    """A finite Python float, or None (the caller reports it)."""
-    if isinstance(x, (bool, str, bytes)) or x is None:
-        return None
-    try:
-        if np.iscomplexobj(x):
-            return None
-        arr = np.asarray(x, dtype=float)
-    except Exception:                    # any answer object: reported, never raised
-        return None
-    if arr.ndim != 0 or not np.isfinite(arr):
-        return None
-    return float(arr)
+_as_float = _feedback._as_float       # a finite float, or None: the caller reports it
 
 
 def _as_int_list(x, n):

@@ -20,6 +20,7 @@ import numpy as np
 from .. import landscape, optim
 from .._validate import check_array, check_positive_int
 from ._feedback import Feedback
+from . import _feedback
 
 __all__ = ["check_fixed_momentum", "check_descent_steps", "check_slides_stability_limit",
            "check_escape_slope", "check_backprop_gradient", "check_spurious_minimum"]
@@ -36,17 +37,7 @@ _K_SPURIOUS = 9
 # ---------------------------------------------------------------------------------------------
 # helpers: answers as data, graded with a direction word and without the reference value
 
-def _as_float(x):
-    """``x`` as a finite Python float, or None when it is not one (the caller reports it)."""
-    if x is None or isinstance(x, (bool, str, bytes, np.bool_)):
-        return None
-    try:
-        arr = np.asarray(x, dtype=float)
-    except Exception:                                       # any object: not a number
-        return None
-    if arr.ndim != 0 or not np.isfinite(arr):
-        return None
-    return float(arr)
+_as_float = _feedback._as_float       # a finite float, or None: the caller reports it
 
 
 def _rel(value, expected):

@@ -18,6 +18,7 @@ import numpy as np
 from .. import gaussian, signal
 from .._validate import check_choice, check_real
 from ._feedback import Feedback, check_number
+from . import _feedback
 
 __all__ = [
     "check_relu_q_map",
@@ -38,17 +39,7 @@ _CMAP_PARAMS = ((1.5, 0.05), (1.0, 0.1), (1.9, 0.05), (1.2, 0.3))     # ordered,
 _SMOOTH = ("tanh", "erf")
 
 
-def _as_float(x):
-    """``x`` as a finite Python float, or None when it is not one (the caller then reports it)."""
-    if isinstance(x, (bool, str, bytes, np.bool_)) or x is None:
-        return None
-    try:
-        arr = np.asarray(x, dtype=float)
-    except Exception:                                      # any object: not a number
-        return None
-    if arr.ndim != 0 or not np.isfinite(arr):
-        return None
-    return float(arr)
+_as_float = _feedback._as_float       # a finite float, or None: the caller reports it
 
 
 def _close(a, b, rtol):

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ._feedback import Feedback
+from . import _feedback
 
 __all__ = [
     "check_weight_decay_for_mse_loss",
@@ -23,18 +24,7 @@ __all__ = [
 ]
 
 
-def _as_float(x):
-    """``x`` as a finite Python float, or None (bools, strings, complex, arrays, NaN refused)."""
-    if isinstance(x, (bool, str, bytes, complex)) or x is None:
-        return None
-    try:
-        arr = np.asarray(x)
-    except Exception:
-        return None
-    if arr.ndim != 0 or arr.dtype.kind not in "iuf":
-        return None
-    v = float(arr)
-    return v if math.isfinite(v) else None
+_as_float = _feedback._as_float       # a finite float, or None: the caller reports it
 
 
 def _check(name, answer, expected, rtol, mistakes=()):

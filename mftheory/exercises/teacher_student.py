@@ -18,6 +18,7 @@ from scipy.special import ndtri
 
 from .. import teacher as T
 from ._feedback import Feedback
+from . import _feedback
 
 __all__ = [
     "check_bn_leak",
@@ -29,18 +30,7 @@ __all__ = [
 ]
 
 
-def _as_float(x):
-    if isinstance(x, (bool, np.bool_, str, bytes)) or x is None:
-        return None
-    try:
-        if np.iscomplexobj(x):
-            return None
-        arr = np.asarray(x, dtype=float)
-    except Exception:                       # noqa: BLE001 - any object is an answer here
-        return None
-    if arr.ndim != 0 or not np.isfinite(arr):
-        return None
-    return float(arr)
+_as_float = _feedback._as_float       # a finite float, or None: the caller reports it
 
 
 def _judge(name, answer, expected, mistakes, rtol):
