@@ -606,7 +606,7 @@ class Simulation:
 
 def simulate(act, sigma_w2, sigma_b2, *, width, depth, q0=1.0, c0=0.9, n_seeds=6, seed=0,
              device=None,
-             dtype=None, n_pairs=1):
+             dtype=None, n_pairs=1, first=0):
     r"""Measure :math:`q_k`, :math:`c_k`, :math:`|\boldsymbol\delta_k|^2` in ``n_seeds`` random
     networks of widths ``[width] * (depth + 1)`` (input dimension = width) on ``n_pairs`` pairs of
     inputs from :func:`two_inputs` with length :math:`q_0` and cosine :math:`c_0`.
@@ -634,6 +634,11 @@ def simulate(act, sigma_w2, sigma_b2, *, width, depth, q0=1.0, c0=0.9, n_seeds=6
     seed : int
         Master seed (>= 0); network ``i`` uses the ``i``-th child of
         ``numpy.random.SeedSequence(seed)``.
+    first : int
+        Index (>= 0) of the first network: the call simulates networks
+        ``first, ..., first + n_seeds - 1`` of that master seed. Chunks run separately (on
+        several workers, see :mod:`mftheory.sweep`) are then the very networks of one call,
+        and their concatenated arrays equal its arrays.
     device, dtype
         As in :func:`propagate`.
 
@@ -650,9 +655,12 @@ def simulate(act, sigma_w2, sigma_b2, *, width, depth, q0=1.0, c0=0.9, n_seeds=6
     n_seeds = check_positive_int("n_seeds", n_seeds, minimum=2)
     n_pairs = check_positive_int("n_pairs", n_pairs)
     seed = check_positive_int("seed", seed, minimum=0)
+    first = check_positive_int("first", first, minimum=0, maximum=2**62)
     widths = [width] * (depth + 1)
     q, c, grad_sq, q1, c1 = [], [], [], [], []
-    for child in np.random.SeedSequence(seed).spawn(n_seeds):
+    # the children SeedSequence(seed).spawn(first + n_seeds)[first:], without spawning the rest
+    for i in range(first, first + n_seeds):
+        child = np.random.SeedSequence(seed, spawn_key=(i,))
         rng = np.random.default_rng(child)
         x = np.concatenate([two_inputs(width, q0, c0, generator=rng) for _ in range(n_pairs)])
         net_seed = int(rng.integers(2**62))        # an int: on a GPU the weights are drawn there

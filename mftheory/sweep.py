@@ -68,6 +68,8 @@ __all__ = [
     "run_grid",
     "load_grid",
     "spurious_search_results",
+    "simulation_results",
+    "fisher_grid_results",
     "GRIDS",
 ]
 
@@ -147,6 +149,21 @@ class SweepResult:
                                  "use .rows for ragged outputs")
             out[pos] = value
         return out
+
+    def describe(self) -> str:
+        """One line on where the rows come from: how many were computed now or loaded, and,
+        for loaded rows, when, on which hosts and hardware, with which torch."""
+        n = len(self.rows)
+        if self.loaded == 0:
+            return f"{self.name}: {n} points computed here"
+        dates = sorted(p.get("date", "?") for p in self.provenance)
+        hosts = sorted({p.get("host", "?") for p in self.provenance})
+        hardware = sorted({p.get("gpu", "CPU") for p in self.provenance})
+        torches = sorted({p.get("torch", "?") for p in self.provenance})
+        when = dates[0][:10] if dates[0][:10] == dates[-1][:10] else \
+            f"{dates[0][:10]} to {dates[-1][:10]}"
+        return (f"{self.name}: {self.loaded} of {n} points loaded, computed {when} on "
+                f"{', '.join(hosts)} ({', '.join(hardware)}), torch {', '.join(torches)}")
 
     def select(self, **where) -> list:
         """The rows whose parameters equal ``where`` (e.g. ``select(k=8)``)."""
@@ -568,14 +585,101 @@ def spurious_search_results(result: SweepResult) -> dict:
             for kn, p in sorted(out.items())}
 
 
-def _signal_point(sigma_w2, sigma_b2, seed, *, act, width, depth, n_seeds, c0):
-    """Finite-network averages of q_k, c_k and |delta_k|^2 (signal-propagation chapter)."""
+# the signal-propagation chapter's two tanh networks: (sigma_w2, sigma_b2)
+_SIGNAL_POINTS = {"ordered": (1.5, 0.05), "chaotic": (2.5, 0.05)}
+
+
+def _signal_point(point, chunk, *, width, depth, plan, chunks, q0, c0, master):
+    """Networks ``chunk * n .. (chunk + 1) * n - 1`` (``n = networks / chunks``) of the
+    signal-propagation chapter's simulation at ``point`` ('ordered' or 'chaotic'): per network,
+    per layer, q, c, |delta|^2 and one pair's q and c."""
+    import torch
+
     from . import nets, runtime
 
-    sim = nets.simulate(act, sigma_w2, sigma_b2, width=width, depth=depth, c0=c0,
-                        n_seeds=n_seeds, seed=seed, device=runtime.device())
-    return {"q": sim.mean("q"), "c": sim.mean("c"), "grad_sq": sim.mean("grad_sq"),
-            "q_sem": sim.sem("q"), "c_sem": sim.sem("c"), "n_networks": n_seeds}
+    n_nets, n_pairs = plan[point]
+    per = n_nets // chunks
+    sw2, sb2 = _SIGNAL_POINTS[point]
+    sim = nets.simulate("tanh", sw2, sb2, width=width, depth=depth, q0=q0, c0=c0,
+                        n_seeds=per, n_pairs=n_pairs, seed=master, first=chunk * per,
+                        device=runtime.device(), dtype=torch.float32)
+    return {"sigma_w2": sw2, "sigma_b2": sb2, "width": width, "depth": depth, "q0": q0,
+            "c0": c0, "master_seed": master, "n_pairs": n_pairs, "q": sim.q, "c": sim.c,
+            "grad_sq": sim.grad_sq, "q_single": sim.q_single, "c_single": sim.c_single}
+
+
+def simulation_results(result: SweepResult) -> dict:
+    """The grid 'signal_propagation.simulations' as the chapter uses it: ``{point:
+    nets.Simulation}`` for 'ordered' and 'chaotic', the chunks' networks concatenated in order
+    (the same arrays as one :func:`mftheory.nets.simulate` call over all the networks)."""
+    from .nets import Simulation
+
+    if not isinstance(result, SweepResult) or set(result.axes) != {"point", "chunk"}:
+        raise ValueError("`result` must be a SweepResult of the grid "
+                         "'signal_propagation.simulations'")
+    out = {}
+    for point in result.axes["point"]:
+        rows = sorted(result.select(point=point), key=lambda r: r["chunk"])
+        if len(rows) != len(result.axes["chunk"]):
+            raise ValueError(f"the grid misses chunks of the point {point!r}")
+        r0 = rows[0]
+        arrays = {name: np.concatenate([np.asarray(r[name], dtype=float) for r in rows])
+                  for name in ("q", "c", "grad_sq", "q_single", "c_single")}
+        out[point] = Simulation(act="tanh", sigma_w2=r0["sigma_w2"], sigma_b2=r0["sigma_b2"],
+                                width=r0["width"], depth=r0["depth"], q0=r0["q0"], c0=r0["c0"],
+                                seed=r0["master_seed"], **arrays)
+    return out
+
+
+_DIGITS = {}
+
+
+def _digits():
+    """The batch-norm chapter's digits split (loaded once per process)."""
+    from . import data
+
+    if "split" not in _DIGITS:
+        _DIGITS["split"] = data.load_digits_split(seed=0)
+    return _DIGITS["split"]
+
+
+def _bn_point(B, depth, seed, *, width, steps, lr):
+    """Test accuracy of one batch-normalized ReLU MLP trained on digits (batch-norm chapter)."""
+    from . import batchnorm, runtime
+
+    acc = batchnorm.train_bn_mlp(_digits(), depth=depth, B=B, width=width, steps=steps, lr=lr,
+                                 seed=seed, device=runtime.device())
+    return {"accuracy": acc}
+
+
+def _fisher_point(gamma, *, width, m, steps, etas, momentum):
+    """One row of the Fisher chapter's (gamma, learning rate) map: lambda_max at initialization
+    and heavy ball at every learning rate, for one gamma (the rates run batched)."""
+    from . import fisher, runtime
+
+    X, Y = fisher.digits_problem(m)
+    g = fisher.lr_gamma_grid([64] + [width] * 3 + [10], X, Y, [gamma], etas, momentum, steps,
+                             device=runtime.device())
+    return {"width": width, "momentum": momentum, "etas": list(etas), "lam": g.lam[0],
+            "loss": g.loss[0], "exploded": g.exploded[0], "initial_loss": g.initial_loss[0]}
+
+
+def fisher_grid_results(result: SweepResult):
+    """The grid 'fisher.lr_gamma' as a :class:`mftheory.fisher.Grid` (rows: gamma; columns: the
+    learning rates), the same object :func:`mftheory.fisher.lr_gamma_grid` returns."""
+    from .fisher import Grid
+
+    if not isinstance(result, SweepResult) or list(result.axes) != ["gamma"]:
+        raise ValueError("`result` must be a SweepResult of the grid 'fisher.lr_gamma'")
+    if len(result.rows) != len(result.axes["gamma"]):
+        raise ValueError("the grid misses some values of gamma")
+    rows = result.rows
+    mu = rows[0]["momentum"]
+    lam = np.array([r["lam"] for r in rows], dtype=float)
+    return Grid(np.array(result.axes["gamma"], dtype=float), np.array(rows[0]["etas"], dtype=float),
+                np.array([r["loss"] for r in rows], dtype=float),
+                np.array([r["exploded"] for r in rows], dtype=bool), lam, 2 * (1 + mu) / lam,
+                np.array([r["initial_loss"] for r in rows], dtype=float))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -604,19 +708,49 @@ def _gd_grid(size):
 
 
 def _signal_grid(size):
-    sw = [round(x, 2) for x in np.linspace(1.0, 4.0, 13)]
-    if size == "small":
-        return _Grid(_signal_point, {"sigma_w2": sw[::3], "sigma_b2": [0.05]}, (0,),
-                     {"act": "tanh", "width": 200, "depth": 20, "n_seeds": 4, "c0": 0.9}, "1",
-                     "tanh networks of width 200, depth 20, 4 networks per point")
-    return _Grid(_signal_point, {"sigma_w2": sw, "sigma_b2": [0.05, 0.3]}, tuple(range(4)),
-                 {"act": "tanh", "width": 4096, "depth": 100, "n_seeds": 8, "c0": 0.9}, "1",
-                 "tanh networks of width 4096, depth 100, 32 networks per point")
+    base = {"q0": 1.0, "c0": 0.9, "master": 2024}
+    if size == "small":       # the chapter's CPU run: width 1000, depth 30, one chunk per point
+        return _Grid(_signal_point, {"point": ["ordered", "chaotic"], "chunk": [0]}, (),
+                     {**base, "width": 1000, "depth": 30, "chunks": 1,
+                      "plan": {"ordered": (40, 4), "chaotic": (24, 16)}}, "2",
+                     "tanh networks of width 1000, depth 30: 40 and 24 networks")
+    return _Grid(_signal_point, {"point": ["ordered", "chaotic"], "chunk": list(range(8))}, (),
+                 {**base, "width": 4096, "depth": 100, "chunks": 8,
+                  "plan": {"ordered": (64, 8), "chaotic": (64, 8)}}, "2",
+                 "tanh networks of width 4096, depth 100: 64 per point, in chunks of 8")
+
+
+def _bn_grid(size):
+    if size == "small":       # the chapter's CPU run
+        return _Grid(_bn_point, {"B": [8, 32], "depth": [4, 16, 32, 48]}, (0,),
+                     {"width": 64, "steps": 150, "lr": 0.1}, "1",
+                     "BN ReLU MLPs of width 64 on digits, 150 SGD steps, one seed")
+    return _Grid(_bn_point, {"B": [8, 16, 32, 64, 128],
+                             "depth": [4, 8, 16, 24, 32, 40, 48, 64, 80]}, (0, 1, 2),
+                 {"width": 384, "steps": 1500, "lr": 0.1}, "1",
+                 "BN ReLU MLPs of width 384 on digits, 1500 SGD steps, three seeds")
+
+
+def _fisher_grid(size):
+    def geom(a, b, n):
+        return [float(x) for x in np.geomspace(a, b, n)]
+
+    if size == "small":       # the chapter's CPU run
+        return _Grid(_fisher_point, {"gamma": geom(0.25, 4, 4)}, (),
+                     {"width": 64, "m": 128, "steps": 40, "etas": geom(2e-3, 3, 7),
+                      "momentum": 0.9}, "1",
+                     "train-mode BN MLPs of width 64 on 128 digits, 40 heavy-ball steps")
+    return _Grid(_fisher_point, {"gamma": geom(0.1, 10, 10)}, (),
+                 {"width": 1000, "m": 1024, "steps": 300, "etas": geom(1e-4, 3, 12),
+                  "momentum": 0.9}, "1",
+                 "train-mode BN MLPs of width 1000 on 1024 digits, 300 heavy-ball steps")
 
 
 GRIDS = {
     "gradient_descent.spurious_minima": _gd_grid,
     "signal_propagation.simulations": _signal_grid,
+    "batchnorm.trainability": _bn_grid,
+    "fisher.lr_gamma": _fisher_grid,
 }
 """Named grids of the book: name -> function of the size ('small' or 'full')."""
 
@@ -632,7 +766,7 @@ def run_grid(name: str, size: str = "full", *, store=True, client=None,
     """Run (or resume) the book's grid ``name`` at ``size`` into ``store`` (default:
     :func:`sweep_dir`)."""
     name, size, g = _grid(name, size)
-    return sweep(g.call(), g.axes, seeds=list(g.seeds), name=f"{name}.{size}", version=g.version,
+    return sweep(g.call(), g.axes, seeds=list(g.seeds) or None, name=f"{name}.{size}", version=g.version,
                  store=store, client=client, progress=progress)
 
 
@@ -644,7 +778,7 @@ def load_grid(name: str, size: str = "full", *, store=None) -> SweepResult | Non
     if not isinstance(root, (str, os.PathLike)):
         raise ValueError(f"`store` must be a folder path or None, got {root!r}")
     db = _Store(root, f"{name}.{size}", g.version)
-    grid = _check_axes(g.axes, list(g.seeds))
+    grid = _check_axes(g.axes, list(g.seeds) or None)
     names = list(grid)
     rows, provs = [], []
     for combo in itertools.product(*grid.values()):
@@ -675,7 +809,7 @@ def main(argv=None) -> int:
         for name, make in sorted(GRIDS.items()):
             for size in ("small", "full"):
                 g = make(size)
-                n = int(np.prod([len(v) for v in g.axes.values()])) * len(g.seeds)
+                n = int(np.prod([len(v) for v in g.axes.values()])) * max(len(g.seeds), 1)
                 print(f"{name:36s} {size:5s} {n:4d} points  {g.about}")
         return 0
     client = client_from_env(args.dask)

@@ -632,6 +632,10 @@ NOT_CALLED.update({
     "mftheory.sweep.load_grid": "reads a stored grid of the book; tested in its own tests",
     "mftheory.sweep.spurious_search_results": "takes a SweepResult of the GD grid; bad input "
                                               "tested in tests/test_sweep.py",
+    "mftheory.sweep.simulation_results": "takes a SweepResult of the signal grid; bad input "
+                                         "tested in tests/test_sweep.py",
+    "mftheory.sweep.fisher_grid_results": "takes a SweepResult of the Fisher grid; bad input "
+                                          "tested in tests/test_sweep.py",
     "mftheory.widgets.square_loss.training_explorer": "builds a training widget",
     "mftheory.widgets.square_loss.collapse_explorer": "builds a training widget",
     "mftheory.widgets.square_loss.draw_collapse": "draws the record of training runs",

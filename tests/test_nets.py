@@ -459,3 +459,20 @@ def test_simulation_keeps_one_pair_per_network():
     one = nets.simulate("tanh", 2.5, 0.05, width=50, depth=4, n_seeds=3, n_pairs=1, device="cpu")
     np.testing.assert_array_equal(one.c_single, one.c)
     assert np.all(np.abs(one.q_single - one.q) < 0.5 * one.q)     # q averages inputs 0 and 1
+
+
+def test_simulate_chunks_are_the_networks_of_one_call():
+    # networks first..first+n-1 of the master seed: two chunks are one call, split
+    whole = nets.simulate("tanh", 1.5, 0.05, width=30, depth=4, n_seeds=5, seed=9, n_pairs=2)
+    parts = [nets.simulate("tanh", 1.5, 0.05, width=30, depth=4, n_seeds=n, seed=9, n_pairs=2,
+                           first=f) for f, n in ((0, 2), (2, 3))]
+    for field in ("q", "c", "grad_sq", "q_single", "c_single"):
+        np.testing.assert_array_equal(getattr(whole, field),
+                                      np.concatenate([getattr(p, field) for p in parts]))
+    shifted = nets.simulate("tanh", 1.5, 0.05, width=30, depth=4, n_seeds=2, seed=9, n_pairs=2,
+                            first=1)
+    np.testing.assert_array_equal(shifted.q, whole.q[1:3])
+    assert not np.array_equal(shifted.q[0], whole.q[0])
+    for bad in (-1, 1.5, True, "0", None):
+        with pytest.raises(ValueError, match="first"):
+            nets.simulate("tanh", 1.5, 0.05, width=30, depth=4, n_seeds=2, first=bad)

@@ -161,16 +161,79 @@ def test_report_mode_returns_instead_of_raising():
 def test_named_grids_list_and_load(tmp_path, capsys):
     assert sw.main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "gradient_descent.spurious_minima" in out and "signal_propagation.simulations" in out
-    assert sw.load_grid("signal_propagation.simulations", "small", store=tmp_path) is None
+    for name in ("gradient_descent.spurious_minima", "signal_propagation.simulations",
+                 "batchnorm.trainability", "fisher.lr_gamma"):
+        assert name in out
+        assert sw.load_grid(name, "small", store=tmp_path) is None
 
 
 def test_run_and_load_a_named_grid(tmp_path):
-    r = sw.run_grid("signal_propagation.simulations", "small", store=tmp_path, progress=False)
-    assert r.computed == 5 and r.array("q").shape == (5, 1, 1, 20)
-    loaded = sw.load_grid("signal_propagation.simulations", "small", store=tmp_path)
-    assert np.array_equal(loaded.array("c"), r.array("c"))
+    # the Fisher chapter's CPU grid (about a second): stored, loaded back, reassembled
+    from mftheory import fisher
+
+    r = sw.run_grid("fisher.lr_gamma", "small", store=tmp_path, progress=False)
+    assert r.computed == 4 and r.loaded == 0 and r.array("lam").shape == (4,)
+    assert r.describe() == "fisher.lr_gamma.small: 4 points computed here"
+    loaded = sw.load_grid("fisher.lr_gamma", "small", store=tmp_path)
+    assert loaded.loaded == 4 and np.array_equal(loaded.array("lam"), r.array("lam"))
     assert all("date" in p and "numpy" in p for p in loaded.provenance)
+    assert loaded.describe().startswith("fisher.lr_gamma.small: 4 of 4 points loaded, computed ")
+    grid = sw.fisher_grid_results(loaded)
+    X, Y = fisher.digits_problem(128)
+    direct = fisher.lr_gamma_grid([64, 64, 64, 64, 10], X, Y, grid.gammas[1:3], grid.etas,
+                                  0.9, 40)
+    for field in ("loss", "exploded", "lam", "eta_star", "initial_loss"):
+        np.testing.assert_array_equal(getattr(grid, field)[1:3], getattr(direct, field))
+    assert grid.exploded.any() and not grid.exploded.all()    # the map has both outcomes
+    with pytest.raises(ValueError, match="fisher.lr_gamma"):
+        sw.fisher_grid_results(r.rows)
+    with pytest.raises(ValueError, match="misses"):
+        sw.fisher_grid_results(sw.SweepResult(**{**r.__dict__, "rows": r.rows[:3]}))
+
+
+def _tiny_signal(chunks):
+    g = sw._signal_grid("small")
+    return functools.partial(g.fn, width=40, depth=6, q0=1.0, c0=0.9, master=11, chunks=chunks,
+                             plan={"ordered": (6, 2), "chaotic": (6, 1)})
+
+
+def test_signal_chunks_are_the_networks_of_one_call(client):
+    # split over two worker processes in three chunks: the arrays of one simulate() call
+    import torch
+
+    from mftheory import nets
+
+    r = sw.sweep(_tiny_signal(3), {"point": ["ordered", "chaotic"], "chunk": [0, 1, 2]},
+                 name="signal-tiny", client=client, progress=False)
+    sims = sw.simulation_results(r)
+    for point, n_pairs in (("ordered", 2), ("chaotic", 1)):
+        sw2, sb2 = sw._SIGNAL_POINTS[point]
+        direct = nets.simulate("tanh", sw2, sb2, width=40, depth=6, n_seeds=6, seed=11,
+                               n_pairs=n_pairs, dtype=torch.float32)
+        got = sims[point]
+        assert (got.width, got.depth, got.n_seeds, got.sigma_w2) == (40, 6, 6, sw2)
+        for field in ("q", "c", "grad_sq", "q_single", "c_single"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(direct, field))
+    with pytest.raises(ValueError, match="signal_propagation"):
+        sw.simulation_results(r.rows)
+    partial = sw.sweep(_tiny_signal(3), {"point": ["ordered"], "chunk": [0, 1, 2]},
+                       name="signal-tiny", progress=False)
+    partial.rows.pop()
+    with pytest.raises(ValueError, match="misses chunks"):
+        sw.simulation_results(partial)
+
+
+def test_batchnorm_grid_points_are_the_chapter_trainings():
+    from mftheory import batchnorm, data
+
+    g = sw._bn_grid("small")
+    fn = functools.partial(g.fn, width=8, steps=4, lr=0.1)
+    r = sw.sweep(fn, {"B": [8, 16], "depth": [2]}, seeds=[0, 1], name="bn-tiny", progress=False)
+    acc = r.array("accuracy")
+    assert acc.shape == (2, 1, 2) and np.all((acc >= 0) & (acc <= 1))
+    split = data.load_digits_split(seed=0)
+    assert acc[1, 0, 1] == batchnorm.train_bn_mlp(split, depth=2, B=16, width=8, steps=4,
+                                                  lr=0.1, seed=1)
 
 
 @pytest.mark.parametrize("kwargs, match", [
