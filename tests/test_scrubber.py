@@ -95,6 +95,32 @@ def test_frame_equals_live_draw_pixel_for_pixel(module, name, size, param, grid,
     assert not np.array_equal(_pixels(frames[0]), _pixels(frames[2]))   # the value matters
 
 
+def test_frame_at_the_live_dpi_is_the_live_explorers_png():
+    # The live explorer sends the PNG of its figure as drawn (no tight bounding box) at the
+    # figure's dpi (100 in the book's style): a lossless frame at that dpi is the same image,
+    # pixel for pixel, so the scrubber on the site shows what the live widget shows.
+    import ipywidgets as w
+
+    from mftheory import plotting
+    from mftheory.widgets import signal_propagation as sp
+
+    with mpl.rc_context():
+        plotting.use_style()
+        box = sp.phase_explorer()
+        image = box.children[1]
+        slider = next(c for c in box.children[0].children if c.description == "σ_w²")
+        assert isinstance(image, w.Image)
+        grid = [1.0, 3.5]
+        frames = S.scrubber_frames(sp.draw_phase, "sigma_w2", grid,
+                                   fixed={"act": "tanh", "sigma_b2": 0.05}, dpi=100,
+                                   image_format="png-rgb")
+        for value, frame in zip(grid, frames):
+            slider.value = value
+            live = _pixels(bytes(image.value))
+            assert live.shape == (390, 1100, 3)            # 11 x 3.9 inches at 100 dpi
+            assert np.array_equal(_pixels(frame), live)
+
+
 def test_fisher_empirical_frame_is_the_button_figure():
     # The empirical explorer redraws on a button: draw_empirical(empirical_layers(mode, gamma,
     # width)) on its (6.4, 3.6) figure. draw_empirical_at (the scrubber's draw) gives the same
