@@ -62,8 +62,12 @@ __all__ = ["Part", "Exercise", "exercise_table", "source_notebook", "write_cours
 # A second row with the same label is a second graded part (its minutes column is empty). A long
 # row continues on the next line after a backslash.
 TABLE = """
-appendix_gaussian  | ex-gauss-relu-c0       | 15 | 2 | check_relu_kernel_at_zero       | answer |
-appendix_gaussian  | ex-gauss-erf-q1        | 15 | 2 | check_erf_second_moment         | answer |
+appendix_gaussian  | ex-gauss-theta-mixed   | 15 | 2 | check_theta_mixed_moment        | answer |
+appendix_gaussian  | ex-gauss-relu-slope    | 15 | 2 | check_relu_kernel_slope         | answer |
+appendix_gaussian  | ex-gauss-price         | 25 | 2 | check_price_slope               | slope | \
+    *point
+appendix_gaussian  | ex-gauss-mc-size       | 20 | 2 | check_mc_sample_size            | n |
+appendix_gaussian  | ex-gauss-mehler        | 25 | 2 | check_mehler_terms              | K |
 batchnorm          | ex-bn-relu-fixed       | 20 | 2 | check_relu_offdiagonal          | value |
 batchnorm          | ex-bn-linear-m         | 25 | 2 | check_linear_backward_m         | value |
 batchnorm          | ex-bn-relu-rate        | 25 | 2 | check_relu_rate                 | \
