@@ -34,7 +34,8 @@ Named grids of the book (``GRIDS``) run outside the notebooks with::
     python -m mftheory.sweep list
     python -m mftheory.sweep run gradient_descent.spurious_minima --size full --dask local
 
-and the chapters load what such a run stored with :func:`load_grid`.
+and the chapters load what such a run stored (:func:`chapter_grid`: the stored full-size grid
+when there is one, else the grid at the chapter's scale, computed there).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ __all__ = [
     "spurious_search_results",
     "simulation_results",
     "fisher_grid_results",
+    "chapter_grid",
     "GRIDS",
 ]
 
@@ -790,6 +792,30 @@ def load_grid(name: str, size: str = "full", *, store=None) -> SweepResult | Non
         provs.append(rec.get("provenance", {}))
     return SweepResult(name=f"{name}.{size}", version=g.version, axes=grid, rows=rows,
                        failures=[], computed=0, loaded=len(rows), provenance=provs)
+
+
+def chapter_grid(name: str, scale: str | None = None, *, store=None) -> SweepResult:
+    """What a chapter shows for its grid ``name``.
+
+    1. The full-size grid, when every point of it is stored (in ``store``, default
+       :func:`sweep_dir`), whatever the scale: a site built on a small machine shows a full-size
+       run made elsewhere (on GPUs, on a cluster), and :meth:`SweepResult.describe` says so,
+       with the run's date and hardware.
+    2. Otherwise, at scale ``'full'`` (default :func:`mftheory.runtime.scale`), the full-size
+       grid run here (resumably; on Dask when ``$MFTHEORY_DASK`` says so) and stored.
+    3. Otherwise the CPU-size grid, computed here in-process, no progress bar, nothing stored.
+    """
+    from . import runtime
+
+    name = check_choice("name", name, tuple(GRIDS))
+    scale = runtime.scale() if scale is None else check_choice("scale", scale,
+                                                               ("small", "full"))
+    full = load_grid(name, "full", store=store)
+    if full is not None:
+        return full
+    if scale == "full":
+        return run_grid(name, "full", store=True if store is None else store)
+    return run_grid(name, "small", store=None, progress=False)
 
 
 def main(argv=None) -> int:

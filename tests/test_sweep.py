@@ -297,3 +297,28 @@ def test_spurious_grid_reassembles_into_search_results(tmp_path, monkeypatch):
     np.testing.assert_array_equal(got.spurious[6:], direct.spurious)
     with pytest.raises(ValueError, match="SweepResult"):
         sw.spurious_search_results(r.rows)
+
+
+def test_chapter_grid_prefers_a_stored_full_grid(tmp_path, monkeypatch):
+    # a named grid whose "full" size is tiny, so that the three cases run in seconds
+    def tiny(size):
+        g = sw._bn_grid("small")
+        steps = 3 if size == "small" else 4
+        return sw._Grid(g.fn, {"B": [8], "depth": [2]}, (0,),
+                        {"width": 8, "steps": steps, "lr": 0.1}, "1", f"tiny {size}")
+
+    monkeypatch.setitem(sw.GRIDS, "batchnorm.trainability", tiny)
+    name = "batchnorm.trainability"
+    small = sw.chapter_grid(name, "small", store=tmp_path)         # nothing stored: CPU size
+    assert small.name == f"{name}.small" and small.computed == 1 and small.loaded == 0
+    assert not any(tmp_path.iterdir())                              # ... and nothing written
+    full = sw.chapter_grid(name, "full", store=tmp_path)           # full scale: run and stored
+    assert full.name == f"{name}.full" and full.computed == 1
+    again = sw.chapter_grid(name, "small", store=tmp_path)         # stored full wins
+    assert again.name == f"{name}.full" and again.loaded == 1 and again.computed == 0
+    assert "1 of 1 points loaded, computed " in again.describe()
+    assert again.rows == full.rows
+    with pytest.raises(ValueError, match="scale"):
+        sw.chapter_grid(name, "medium", store=tmp_path)
+    with pytest.raises(ValueError, match="name"):
+        sw.chapter_grid("nope", store=tmp_path)
