@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: The parameter points of the exercises (stated in the book).
-MIXED_POINT = (2.0, 0.5, -0.3)          # (q1, q2, c) of E[Theta(u1) u2]
+MIXED_POINT = (3.0, 0.5, -0.3)          # (q1, q2, c) of E[Theta(u1) u2]
 SLOPE_POINT = (3.0, 0.75, -0.6)         # (q1, q2, c) of the ReLU kernel's slope
 MC_POINT = (2.0, 1.0, 0.8)              # (q1, q2, c) of the tanh kernel
 MC_TARGET_SE = 1e-4
@@ -122,7 +122,7 @@ def _reference_theta_mixed(q1, q2, c):
 
 @answers_as_data
 def check_theta_mixed_moment(answer) -> Feedback:
-    r""":math:`\mathbb E[\Theta(u_1)\,u_2]` at :math:`(q_1,q_2,c)=(2,\,0.5,\,-0.3)`, relative
+    r""":math:`\mathbb E[\Theta(u_1)\,u_2]` at :math:`(q_1,q_2,c)=(3,\,0.5,\,-0.3)`, relative
     tolerance 1e-6 (a closed form)."""
     q1, q2, c = MIXED_POINT
     ref = _reference_theta_mixed(q1, q2, c)
