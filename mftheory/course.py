@@ -77,6 +77,11 @@ batchnorm          | ex-bn-relu-rate        |    | 1 | check_trainable_depth    
 batchnorm          | ex-bn-gamma            | 20 | 2 | check_tanh_gamma                | gamma |
 batchnorm          | ex-bn-poincare         | 30 | 2 | check_large_batch_rates         | *(a, b) |
 batchnorm          | ex-bn-alpha-tr         | 25 | 2 | check_alpha_transition          | a12 |
+batchnorm_training | ex-bnt-min-batch       | 20 | 2 | check_min_batch_for_depth       | B_min |
+batchnorm_training | ex-bnt-beta            | 20 | 2 | check_shift_for_gradient_ratio  | \
+    beta_100 |
+batchnorm_training | ex-bnt-one-step        | 30 | 3 | check_lr_for_weight_growth      | lr3 | \
+    prof["weight"][0, 0], prof["grad_w"][0, 0]
 fisher             | ex-fisher-bn-shift     | 20 | 2 | check_bn_relu_moments           | \
     *(qhat_b, mean**2) |
 fisher             | ex-fisher-depth-limit  | 20 | 2 | check_centered_depth_limit      | limit |

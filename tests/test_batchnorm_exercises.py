@@ -152,3 +152,127 @@ def test_bad_parameters_raise():
         for B in (3, 2.5, "8", None, True):
             with pytest.raises(ValueError, match="B"):
                 check(1.0, B=B)
+
+
+# ---------------------------------------------------------------------------------------------
+# The training chapter's checks (re-exported by mftheory.exercises.batchnorm_training); the
+# reference values are recomputed here from the closed form relu_rate above, not from the package.
+
+
+def _depth16(B):
+    return 16 / math.log(relu_rate(B))
+
+
+def test_training_checks_are_the_chapters_names():
+    from mftheory.exercises import batchnorm_training as bnt
+
+    for name in bnt.__all__:
+        assert getattr(bnt, name) is getattr(ex, name) and name in ex.__all__
+
+
+def test_min_batch_for_depth():
+    limit = 16 / math.log(math.pi / (math.pi - 1))
+    assert limit == pytest.approx(41.7558, abs=1e-4)                  # 50 layers: never
+    right = next(B for B in range(4, 1000) if _depth16(B) >= 40)
+    assert right == 68 and _depth16(67) < 40 <= _depth16(68)
+    fb = ex.check_min_batch_for_depth(right)
+    assert fb and fb.expected is None and "exact" in fb.message
+    assert ex.check_min_batch_for_depth(68.0) and ex.check_min_batch_for_depth(np.int64(68))
+    fb = ex.check_min_batch_for_depth(68.5)
+    assert not fb and "graded exactly" in fb.message
+    log10 = next(B for B in range(4, 1000) if 16 / math.log10(relu_rate(B)) >= 40)
+    twice = next(B for B in range(4, 1000) if 2 * _depth16(B) >= 40)
+    at41 = next(B for B in range(4, 1000) if _depth16(B) >= 41)
+    for wrong, hint in [(67, "still just below"), (69, "one smaller"), (log10, "natural"),
+                        (twice, "squared norm"), (at41, "40 layers")]:
+        fb = ex.check_min_batch_for_depth(wrong)
+        assert not fb and hint in fb.message and "68" not in fb.message
+
+
+def _beta_for(exponent, rate, target=100.0):
+    from scipy.optimize import brentq
+
+    return brentq(lambda b: exponent * math.log(rate(b)) - math.log(target), 0, 4, xtol=1e-12)
+
+
+def test_shift_for_gradient_ratio():
+    from mftheory import batchnorm as bn
+
+    def rate32(b):
+        return bn.gradient_explosion_rate("relu", 32, beta=b)
+
+    right = _beta_for(30, rate32)
+    # beta = 0 is the closed form; the ratio at beta = 0 is the chapter's 3e5
+    assert rate32(0.0) == pytest.approx(relu_rate(32), rel=1e-6)
+    assert 2e5 < relu_rate(32) ** 30 < 4e5
+    assert right == pytest.approx(0.94942, abs=2e-5)   # reference value computed here (brentq)
+    # the sphere quadrature against Monte Carlo of the rate's ingredients is tested in
+    # tests/test_batchnorm.py; here: the root is a root
+    assert rate32(right) ** 30 == pytest.approx(100, rel=1e-9)
+    assert ex.check_shift_for_gradient_ratio(right)
+    assert ex.check_shift_for_gradient_ratio(right * (1 + 5e-5))
+    assert not ex.check_shift_for_gradient_ratio(right * (1 + 5e-4))
+    big_batch = _beta_for(30, lambda b: bn.large_batch_rate("relu", beta=b))
+    for wrong, hint in [(_beta_for(60, rate32), "squared"), (_beta_for(29.5, rate32), "L = 60"),
+                        (big_batch, "infinity"), (-right, "positive")]:
+        fb = ex.check_shift_for_gradient_ratio(wrong)
+        assert not fb and hint in fb.message
+        _no_leak(fb, right)
+
+
+def test_lr_for_weight_growth():
+    w, g = 15.97, 9805.0                      # the first layer of the chapter's network
+    right = math.sqrt(8) * w / g
+    fb = ex.check_lr_for_weight_growth(right, w, g)
+    assert fb and fb.expected is None
+    assert ex.check_lr_for_weight_growth(right * (1 + 5e-4), w, g)
+    assert ex.check_lr_for_weight_growth(math.sqrt(15) * 2.0 / 50.0, 2.0, 50.0, factor=4.0)
+    assert ex.check_lr_for_weight_growth(math.sqrt(8) * 16.0 / 1e4)        # the defaults
+    for wrong, hint in [(3 * w / g, "norms add in squares"), (2 * w / g, "not parallel"),
+                        (8 * w / g, "square root"), (math.sqrt(8) * g / w, "multiplies the"),
+                        (math.sqrt(10) * w / g, "subtract 1")]:
+        fb = ex.check_lr_for_weight_growth(wrong, w, g)
+        assert not fb and hint in fb.message
+        _no_leak(fb, right)
+
+
+def test_lr_for_weight_growth_against_a_scale_invariant_layer():
+    # the identity behind the reference: a loss of BN(x W^T) is scale invariant in W, so the
+    # gradient is orthogonal to W and one step adds in squares (eps = 0, float64)
+    import torch
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 10, dtype=torch.float64)
+    W = torch.randn(20, 10, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(20, dtype=torch.float64)
+    z = x @ W.T
+    zhat = (z - z.mean(0)) / z.std(0, unbiased=False)
+    loss = torch.tanh(zhat @ v).pow(2).mean()
+    (grad,) = torch.autograd.grad(loss, W)
+    W = W.detach()
+    assert abs(float((W * grad).sum())) < 1e-12 * float(W.norm() * grad.norm())
+    w0, g0 = float(W.norm()), float(grad.norm())
+    lr = math.sqrt(8) * w0 / g0
+    assert ex.check_lr_for_weight_growth(lr, w0, g0)
+    assert float((W - lr * grad).norm()) / w0 == pytest.approx(3.0, rel=1e-12)
+
+
+def test_lr_for_weight_growth_bad_parameters_raise():
+    for kw, name in [({"weight_norm": 0.0}, "weight_norm"), ({"grad_norm": -1.0}, "grad_norm"),
+                     ({"factor": 1.0}, "factor"), ({"factor": "3"}, "factor"),
+                     ({"weight_norm": math.nan}, "weight_norm"), ({"grad_norm": None}, "grad_norm"),
+                     ({"factor": True}, "factor")]:
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            ex.check_lr_for_weight_growth(0.01, **kw)
+
+
+@pytest.mark.parametrize("bad", NOT_NUMBERS + [np.ones(3), np.ones((2, 2)), "0.9", 1e308,
+                                               np.array([math.nan])])
+def test_training_checks_junk_answers_give_feedback(bad):
+    import torch
+
+    for check in (ex.check_min_batch_for_depth, ex.check_shift_for_gradient_ratio,
+                  ex.check_lr_for_weight_growth):
+        for answer in (bad, torch.tensor([0.5, 0.6]), torch.tensor(0.5, requires_grad=True)):
+            fb = check(answer)
+            assert isinstance(fb, Feedback) and not fb and fb.expected is None

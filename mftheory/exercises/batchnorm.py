@@ -1,4 +1,8 @@
-r"""Checks for the exercises of the chapter on the mean-field theory of batch normalization.
+r"""Checks for the exercises of the two chapters on batch normalization.
+
+The mean-field theory chapter uses the first seven checks; the chapter on training
+(trainable depth, remedies, one SGD step) uses the last three, which
+:mod:`mftheory.exercises.batchnorm_training` re-exports under that chapter's name.
 
 Each check takes the student's answer as data (a wrong, non-numeric or non-finite answer gives
 a not-correct :class:`~mftheory.exercises.Feedback`, never an exception), compares it with a
@@ -9,6 +13,7 @@ Bad *parameters* (a batch size below 4, ...) raise ``ValueError`` as everywhere 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -27,6 +32,9 @@ __all__ = [
     "check_tanh_gamma",
     "check_large_batch_rates",
     "check_alpha_transition",
+    "check_min_batch_for_depth",
+    "check_shift_for_gradient_ratio",
+    "check_lr_for_weight_growth",
 ]
 
 
@@ -73,13 +81,14 @@ def _verdict(name, answer, expected, rtol, hint=""):
     err = np.abs(v - a) / np.abs(a)
     if np.all(err <= rtol):
         rel = float(err.max())
-        return Feedback(True, f"{name}: correct (relative error {rel:.1e}, tolerance {rtol:g}).",
-                        answer, None, rel)
+        tolerance = "exact" if rtol == 0 else f"relative error {rel:.1e}, tolerance {rtol:g}"
+        return Feedback(True, f"{name}: correct ({tolerance}).", answer, None, rel)
     i = int(np.argmax(err))
     which = "" if a.ndim == 0 else f" (entry {i})"
     direction = "too large" if v.ravel()[i] > a.ravel()[i] else "too small"
+    tolerance = "graded exactly" if rtol == 0 else f"the tolerance is {rtol:g} relative"
     msg = (f"{name}: not yet — your value{which} is {direction} {_band(float(err.max()))}; "
-           f"the tolerance is {rtol:g} relative.")
+           f"{tolerance}.")
     if hint:
         msg += f" Hint: {hint}"
     return Feedback(False, msg, answer)
@@ -281,3 +290,106 @@ def check_alpha_transition(value, B=12) -> Feedback:
         wrongs.append((lam_M_cross, "that is where lambda_M crosses 1; the symmetry breaks "
                                     "through the L direction (unequal norms)."))
     return _compare(f"alpha_tr at B = {B}", value, ref, 1e-4, wrongs)
+
+
+# --------------------------------------------------------------------------------------
+# The chapter on training (batchnorm_training): trainable depth, remedies, one SGD step
+# --------------------------------------------------------------------------------------
+def _depth16(B):
+    return bn.max_trainable_depth("relu", B, 16.0)
+
+
+def _smallest_batch(depth_of_B, target, B_max=5000):
+    """The least B >= 4 with depth_of_B(B) >= target (depth_of_B increases with B), or nan."""
+    for B in range(4, B_max + 1):
+        if depth_of_B(B) >= target:
+            return float(B)
+    return math.nan
+
+
+@functools.lru_cache(maxsize=None)
+def _reference_min_batch(target=40.0):
+    return _smallest_batch(_depth16, target)
+
+
+@_feedback.answers_as_data
+def check_min_batch_for_depth(B) -> Feedback:
+    r"""The smallest batch size :math:`B` at which the predicted trainable depth
+    :math:`16\xi(B)` of a ReLU BN network reaches 40 layers; graded exactly."""
+    ref = _reference_min_batch(40.0)
+    lam = _reference_relu_rate
+    wrongs = [
+        (ref - 1, "at that batch size 16 xi is still just below 40."),
+        (ref + 1, "one smaller batch size already reaches 40 layers."),
+        (_smallest_batch(lambda b: 16 / math.log10(lam(b)), 40.0),
+         "xi uses the natural logarithm: xi = 1/ln(lambda_G)."),
+        (_smallest_batch(lambda b: 32 / math.log(lam(b)), 40.0),
+         "lambda_G is the growth of the squared norm already: 16 xi = 16/ln(lambda_G)."),
+        (_reference_min_batch(41.0), "the target is 40 layers."),
+    ]
+    return _compare("smallest B with 16 xi >= 40 (ReLU)", B, ref, 0.0, wrongs)
+
+
+def _log_ratio(beta, exponent, rate):
+    return exponent * math.log(rate(beta))
+
+
+@functools.lru_cache(maxsize=None)
+def _reference_shift(exponent=30.0, target=100.0, B=32):
+    if B is None:
+        def rate(b):
+            return bn.large_batch_rate("relu", beta=b)
+    else:
+        def rate(b):
+            return bn.gradient_explosion_rate("relu", B, beta=b)
+    return float(optimize.brentq(lambda b: _log_ratio(b, exponent, rate) - math.log(target),
+                                 0.0, 4.0, xtol=1e-12))
+
+
+@_feedback.answers_as_data
+def check_shift_for_gradient_ratio(beta) -> Feedback:
+    r"""The BN shift :math:`\beta` of :math:`\mathrm{relu}(x+\beta)` at which the predicted ratio
+    :math:`\lambda_G^{L/2}` of the first to the last layer's gradient norm of a depth
+    :math:`L=60` network at :math:`B=32` is 100, relative tolerance 1e-4."""
+    ref = _reference_shift(30.0, 100.0, 32)
+    wrongs = [
+        (_reference_shift(60.0, 100.0, 32), "lambda_G is the growth of the *squared* norm: the "
+                                            "norm grows by sqrt(lambda_G) per layer."),
+        (_reference_shift(29.5, 100.0, 32), "use the chapter's ratio lambda_G^(L/2) with "
+                                            "L = 60."),
+        (_reference_shift(30.0, 100.0, None), "that is the B -> infinity rate; solve at B = 32."),
+        (-ref, "beta shifts the pre-activation to the right (towards the linear side of the "
+               "kink): it is positive."),
+    ]
+    return _compare("beta with gradient ratio 100 (ReLU, B = 32, L = 60)", beta, ref, 1e-4,
+                    wrongs)
+
+
+def _reference_step_lr(weight_norm, grad_norm, factor):
+    # BN makes the loss invariant to the scale of W, so <W, grad> = 0 and one SGD step gives
+    # |W - lr g|^2 = |W|^2 + lr^2 |g|^2.
+    return math.sqrt(factor**2 - 1) * weight_norm / grad_norm
+
+
+@_feedback.answers_as_data
+def check_lr_for_weight_growth(lr, weight_norm=16.0, grad_norm=1.0e4, factor=3.0) -> Feedback:
+    r"""The learning rate at which one SGD step multiplies by ``factor`` (default 3, in (1, 100])
+    the Frobenius norm of a weight matrix followed by batch normalization, whose norm is
+    ``weight_norm`` and whose gradient has norm ``grad_norm`` (both positive, at most 1e12),
+    relative tolerance 1e-3."""
+    w = check_real("weight_norm", weight_norm, low=1e-12, high=1e12)
+    g = check_real("grad_norm", grad_norm, low=1e-12, high=1e12)
+    f = check_real("factor", factor, low=1.0, high=100.0, low_inclusive=False)
+    ref = _reference_step_lr(w, g, f)
+    wrongs = [
+        (f * w / g, "the step is orthogonal to W (BN makes the loss invariant to the scale "
+                    "of W): the norms add in squares, not the step alone."),
+        ((f - 1) * w / g, "the step is orthogonal to W, not parallel to it: "
+                          "|W'|^2 = |W|^2 + lr^2 |g|^2."),
+        ((f * f - 1) * w / g, "take the square root: lr |g| = sqrt(factor^2 - 1) |W|."),
+        (math.sqrt(f * f - 1) * g / w, "the learning rate multiplies the gradient: "
+                                       "lr = sqrt(factor^2 - 1) |W| / |g|."),
+        (math.sqrt(f * f + 1) * w / g, "|W'|^2 = |W|^2 + lr^2 |g|^2: subtract 1 from "
+                                       "factor^2."),
+    ]
+    return _compare(f"learning rate that multiplies |W| by {f:g}", lr, ref, 1e-3, wrongs)
