@@ -143,3 +143,36 @@ def test_failing_draw_keeps_the_last_figure_and_recovers():
     assert bytes(image.value) == good
     slider.value = 0.3
     assert bytes(image.value) != good and _pixels(image.value).shape == (300, 400, 3)
+
+
+@pytest.mark.parametrize("module,name,kwargs", [
+    ("signal_propagation", "draw_cobweb", {}),              # 5.6 in wide: y label
+    ("fisher", "draw_layers", {"width": 64}),               # 6.4 in: long y tick labels
+    ("batchnorm", "draw_spectrum", {"B": 66}),              # 6.5 in
+    ("batchnorm", "draw_explosion", {"gamma": 0.5}),        # long title over the right panel
+    ("teacher_student", "draw_overfitting", {}),            # long title, 6.4 in
+    ("linear_networks", "draw_hardt_ma", {"K": 45}),
+])
+def test_explorer_figures_fit_inside_the_shown_figure(module, name, kwargs):
+    # Without a tight bounding box, what lies outside the figure is cut off: these explorers'
+    # labels and titles reached past its edges (up to 0.48 inch) at the values given, before
+    # the 0.85-inch left margin of reusable_figure and the titles on two lines.
+    import importlib
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from mftheory import plotting
+
+    with matplotlib.rc_context():
+        plotting.use_style()
+        draw = getattr(importlib.import_module(f"mftheory.widgets.{module}"), name)
+        fig = draw(**kwargs)                              # its own figure, its own size
+        box = fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer())
+        w, h = fig.get_size_inches()
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= w and box.y1 <= h, (box, (w, h))
+
+
+def test_reusable_figure_left_margin_is_at_least_085_inch():
+    for width, left in ((5.6, 0.85 / 5.6), (10.0, 0.085), (13.0, 0.07), (1.0, 0.3)):
+        fig, (ax,) = _base.reusable_figure(None, 1, width, 3.0)
+        assert fig.subplotpars.left == pytest.approx(left)

@@ -110,7 +110,7 @@ def draw_explosion(act="relu", B=32, sigma_w2=1.0, gamma=1.0, beta=0.0, *, depth
             label=f"sigma_w2 = {sw2:.2f} (no effect at eps = 0)")
     xi = 1 / math.log(lam_B) if lam_B > 1 else math.inf
     a2.set(xlabel="layer $l$", ylabel=r"$\ln(\|\delta^l\|^2/\|\delta^L\|^2)$")
-    a2.set_title(f"{act}(gamma x + beta), gamma = {gamma:g}, beta = {beta:g}, B = {B}: "
+    a2.set_title(f"{act}(gamma x + beta), gamma = {gamma:g}, beta = {beta:g}, B = {B}:\n"
                  f"lambda_G = {lam_B:.4f}, xi = {xi:.2f}, 16 xi = {16 * xi:.1f}", fontsize=8)
     a2.legend(fontsize=7, loc="upper right")
     return fig

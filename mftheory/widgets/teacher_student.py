@@ -377,7 +377,7 @@ def draw_overfitting(n=100, delta=0.1, contrast=1.0, fig=None):
                        label=r"$\pm\delta/(2|f_k(1)-f_k(0)|)$" if s > 0 else None)
     ax.set(xlabel=r"$\epsilon=\tilde P(z_\omega=1\mid z_\gamma=1)-1/2$", ylabel="density")
     ax.set_title(f"n = {n}: mean |eps| = {d['mean_abs']:.4f} (1/sqrt(pi n) = "
-                 f"{d['predicted']:.4f}); spurious wins in {100 * d['win_fraction']:.1f}% "
+                 f"{d['predicted']:.4f});\nspurious wins in {100 * d['win_fraction']:.1f}% "
                  f"(normal approx. {100 * d['win_normal']:.1f}%)", fontsize=8.5)
     ax.legend(fontsize=8)
     return fig
