@@ -78,6 +78,8 @@ batchnorm          | ex-bn-gamma            | 20 | 2 | check_tanh_gamma         
 batchnorm          | ex-bn-poincare         | 30 | 2 | check_large_batch_rates         | *(a, b) |
 batchnorm          | ex-bn-alpha-tr         | 25 | 2 | check_alpha_transition          | a12 |
 batchnorm_training | ex-bnt-min-batch       | 20 | 2 | check_min_batch_for_depth       | B_min |
+batchnorm_training | ex-bnt-boundary        | 15 | 1 | check_boundary_gradient_ratio   | \
+    boundary |
 batchnorm_training | ex-bnt-beta            | 20 | 2 | check_shift_for_gradient_ratio  | \
     beta_100 |
 batchnorm_training | ex-bnt-one-step        | 30 | 3 | check_lr_for_weight_growth      | lr3 | \

@@ -271,8 +271,31 @@ def test_lr_for_weight_growth_bad_parameters_raise():
 def test_training_checks_junk_answers_give_feedback(bad):
     import torch
 
-    for check in (ex.check_min_batch_for_depth, ex.check_shift_for_gradient_ratio,
-                  ex.check_lr_for_weight_growth):
+    for check in (ex.check_min_batch_for_depth, ex.check_boundary_gradient_ratio,
+                  ex.check_shift_for_gradient_ratio, ex.check_lr_for_weight_growth):
         for answer in (bad, torch.tensor([0.5, 0.6]), torch.tensor(0.5, requires_grad=True)):
             fb = check(answer)
             assert isinstance(fb, Feedback) and not fb and fb.expected is None
+
+
+def test_boundary_gradient_ratio():
+    from mftheory import batchnorm as bn
+
+    right = math.exp(8)
+    for B in (6, 8, 32, 128):                 # closed form relu_rate above, not the package
+        assert relu_rate(B) ** (_depth16(B) / 2) == pytest.approx(right, rel=1e-12)
+    lam = bn.gradient_explosion_rate("tanh", 32)
+    assert lam ** (bn.max_trainable_depth("tanh", 32) / 2) == pytest.approx(right, rel=1e-12)
+    fb = ex.check_boundary_gradient_ratio(right)
+    assert fb and fb.expected is None
+    assert ex.check_boundary_gradient_ratio(2981.0)       # 2980.958: four digits suffice
+    assert not ex.check_boundary_gradient_ratio(2980.0)
+    for wrong, hint in [(math.exp(16), "squared"), (math.exp(-8), "towards the input"),
+                        (math.exp(4), "8 xi"), (16.0, "L ln(lambda_G) = 16"),
+                        (8.0, "exponentiate"), (1e8, "natural logarithm")]:
+        fb = ex.check_boundary_gradient_ratio(wrong)
+        assert not fb and hint in fb.message
+        _no_leak(fb, right)
+    for bad in NOT_NUMBERS:
+        fb = ex.check_boundary_gradient_ratio(bad)
+        assert isinstance(fb, Feedback) and not fb and fb.expected is None

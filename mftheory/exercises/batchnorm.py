@@ -1,7 +1,7 @@
 r"""Checks for the exercises of the two chapters on batch normalization.
 
 The mean-field theory chapter uses the first seven checks; the chapter on training
-(trainable depth, remedies, one SGD step) uses the last three, which
+(trainable depth, remedies, one SGD step) uses the last four, which
 :mod:`mftheory.exercises.batchnorm_training` re-exports under that chapter's name.
 
 Each check takes the student's answer as data (a wrong, non-numeric or non-finite answer gives
@@ -33,6 +33,7 @@ __all__ = [
     "check_large_batch_rates",
     "check_alpha_transition",
     "check_min_batch_for_depth",
+    "check_boundary_gradient_ratio",
     "check_shift_for_gradient_ratio",
     "check_lr_for_weight_growth",
 ]
@@ -328,6 +329,28 @@ def check_min_batch_for_depth(B) -> Feedback:
         (_reference_min_batch(41.0), "the target is 40 layers."),
     ]
     return _compare("smallest B with 16 xi >= 40 (ReLU)", B, ref, 0.0, wrongs)
+
+
+def _reference_boundary_ratio():
+    # at L = 16 xi = 16/ln(lambda_G): lambda_G^(L/2) = exp(8), whatever the activation and B
+    return math.exp(8.0)
+
+
+@_feedback.answers_as_data
+def check_boundary_gradient_ratio(ratio) -> Feedback:
+    r"""The ratio :math:`\lambda_G^{L/2}` of the first to the last layer's gradient norm of a
+    network exactly at the predicted trainable depth :math:`L=16\xi`, relative tolerance 1e-4."""
+    ref = _reference_boundary_ratio()
+    wrongs = [
+        (math.exp(16.0), "that is the ratio of the *squared* norms; the norm ratio is "
+                         "lambda_G^(L/2)."),
+        (math.exp(-8.0), "the gradient grows towards the input: first / last > 1."),
+        (math.exp(4.0), "lambda_G^(L/2) with L = 16 xi: the exponent is 8 xi ln(lambda_G)."),
+        (16.0, "lambda_G^(L/2) = exp((L/2) ln(lambda_G)), and L ln(lambda_G) = 16 at L = 16 xi."),
+        (8.0, "lambda_G^(L/2) = exp((L/2) ln(lambda_G)): exponentiate."),
+        (10.0 ** 8, "xi = 1/ln(lambda_G) uses the natural logarithm: the ratio is a power of e."),
+    ]
+    return _compare("first / last gradient norm at L = 16 xi", ratio, ref, 1e-4, wrongs)
 
 
 def _log_ratio(beta, exponent, rate):
