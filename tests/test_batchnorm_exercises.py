@@ -187,6 +187,7 @@ def test_min_batch_for_depth():
                         (twice, "squared norm"), (at41, "40 layers")]:
         fb = ex.check_min_batch_for_depth(wrong)
         assert not fb and hint in fb.message and "68" not in fb.message
+        assert "too" not in fb.message           # no direction: a bisection would find B
 
 
 def _beta_for(exponent, rate, target=100.0):

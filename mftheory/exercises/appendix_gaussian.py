@@ -21,9 +21,10 @@ Every reference value is computed in a private ``_reference_...`` helper (closed
 here, or quadratures of :mod:`mftheory.gaussian` that the student has to assemble), never
 printed. A check returns a :class:`~mftheory.exercises.Feedback` for any answer object (a
 string, ``None``, a complex number, NaN, an array, a tensor): when the answer is wrong it says
-only the direction and a coarse band of the error, plus a hint when the answer matches a
-typical mistake; the feedback never carries the expected value, and ``relative_error`` is set
-only for a correct answer. The parameters of :func:`check_price_slope` (the student's point)
+only the direction and a coarse band of the error (for a whole-number answer not even that,
+which would allow a bisection), plus a hint when the answer matches a typical mistake; the
+feedback never carries the expected value, and ``relative_error`` is set only for a correct
+answer. The parameters of :func:`check_price_slope` (the student's point)
 are validated and raise ``ValueError``.
 """
 
@@ -64,8 +65,9 @@ def _band(rel):
 
 def _grade(name, answer, expected, rtol, wrongs=(), *, integer=False):
     """A Feedback for a scalar ``answer`` against ``expected`` (relative tolerance ``rtol``;
-    exact when ``integer``). A wrong answer gets its direction, a coarse band and, if it
-    matches one of ``wrongs`` (pairs of a value and a hint), that hint; never the value."""
+    exact when ``integer``). A wrong answer gets its direction and a coarse band (for a whole
+    number neither, which would allow a bisection) and, if it matches one of ``wrongs`` (pairs
+    of a value and a hint), that hint; never the value."""
     v = _as_float(answer)
     if v is None:
         return Feedback(False, f"{name}: expected one finite real number, got "
@@ -81,8 +83,11 @@ def _grade(name, answer, expected, rtol, wrongs=(), *, integer=False):
         tol = "exact" if integer else f"relative error {rel:.1e}, tolerance {rtol:g}"
         return Feedback(True, f"{name}: correct ({tol}).", answer, None, rel)
     direction = "too large" if v > expected else "too small"
-    msg = f"{name}: not yet — your value is {direction}"
-    msg += "." if integer else f" {_band(rel)}; the tolerance is {rtol:g} relative."
+    if integer:          # no direction for a whole number: it would allow a bisection
+        msg = f"{name}: not yet (graded exactly)."
+    else:
+        msg = (f"{name}: not yet — your value is {direction} {_band(rel)}; the tolerance is "
+               f"{rtol:g} relative.")
     for value, hint in wrongs:
         close = (v == value) if integer else (
             math.isfinite(value) and abs(v - value) <= max(rtol, 1e-9) * abs(value)

@@ -87,9 +87,11 @@ def _verdict(name, answer, expected, rtol, hint=""):
     i = int(np.argmax(err))
     which = "" if a.ndim == 0 else f" (entry {i})"
     direction = "too large" if v.ravel()[i] > a.ravel()[i] else "too small"
-    tolerance = "graded exactly" if rtol == 0 else f"the tolerance is {rtol:g} relative"
-    msg = (f"{name}: not yet — your value{which} is {direction} {_band(float(err.max()))}; "
-           f"{tolerance}.")
+    if rtol == 0:        # a whole-number answer: no direction, which would allow a bisection
+        msg = f"{name}: not yet (graded exactly)."
+    else:
+        msg = (f"{name}: not yet — your value{which} is {direction} "
+               f"{_band(float(err.max()))}; the tolerance is {rtol:g} relative.")
     if hint:
         msg += f" Hint: {hint}"
     return Feedback(False, msg, answer)
