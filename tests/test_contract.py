@@ -305,8 +305,6 @@ EXAMPLES: dict[str, list[Call]] = {
     "mftheory.exercises._feedback.check_number": [call("x", 1.0, 1.0, answers=("answer",))],
     "mftheory.exercises.as_answer": [call("x", 1.0, answers=("answer",))],
     "mftheory.exercises._feedback.as_answer": [call("x", 1.0, answers=("answer",))],
-    "mftheory.exercises.appendix_gaussian.check_relu_kernel_at_zero": [call(0.159)],
-    "mftheory.exercises.appendix_gaussian.check_erf_second_moment": [call(0.4)],
     "mftheory.exercises.gradient_descent.check_backprop_gradient": [
         call(np.zeros(17), Lazy("theta232"), [2, 3, 2], _X_MLP, np.array([0, 1, 0, 1]),
              answers=("grad",))],
