@@ -199,6 +199,12 @@ def _phase_row(act, sb2):
     return pd.xi_q[0], pd.xi_c[0], pd.chi1[0]
 
 
+@lru_cache(maxsize=256)
+def _critical_sigma_w2(act, sb2):
+    """The order-to-chaos sigma_w2 at one sigma_b2: it does not move with the sigma_w2 slider."""
+    return signal.critical_sigma_w2(act, sb2)
+
+
 # --------------------------------------------------------------------------------------
 # Figures
 # --------------------------------------------------------------------------------------
@@ -366,7 +372,7 @@ def draw_phase(act="tanh", sigma_w2=2.5, sigma_b2=0.05, fig=None):
     pd = phase_grid(act)
     xi_q_row, xi_c_row, _ = _phase_row(act, sb2)
     fp = signal.fixed_point(act, sw2, sb2)
-    crit = signal.critical_sigma_w2(act, sb2)
+    crit = _critical_sigma_w2(act, sb2)
     fig, (ax1, ax2) = _fig(fig, 2, 11.0, 3.9)
     norm = LogNorm(vmin=1 / 3, vmax=3)
     extent = (SW2_GRID[0], SW2_GRID[-1], SB2_GRID[0], SB2_GRID[-1])

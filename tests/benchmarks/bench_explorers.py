@@ -111,6 +111,8 @@ def measure(factory):
     if not sliders:
         return None
     s = sliders[0]
+    if not _png_of(box):        # not a _base.explorer (fisher's empirical one redraws on a button)
+        return None
     walls, cpus, sizes = [], [], []
     for v in _positions(s):
         if v == s.value:
