@@ -168,6 +168,7 @@ def execute(src, dest, *, jobs: int = 2, ci: bool = True) -> dict:
 
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
+    env["MFTHEORY_PROGRESS"] = "0"      # a built page carries no progress bar of a sweep
     if ci:
         env["CI"] = "true"
     else:

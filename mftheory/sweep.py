@@ -402,7 +402,7 @@ def _progress(total, enabled):
     if total == 0:
         return None
     if enabled is None:
-        enabled = not os.environ.get("CI")
+        enabled = not os.environ.get("CI") and os.environ.get("MFTHEORY_PROGRESS", "") != "0"
     try:
         from tqdm.auto import tqdm
     except ImportError:                                 # pragma: no cover - tqdm is pinned
@@ -441,7 +441,8 @@ def sweep(fn: Callable, axes: Mapping, *, seeds=None, name: str | None = None,
         Run on this Dask client. Default: :func:`client_from_env` (``$MFTHEORY_DASK``); with
         neither, in-process and sequentially.
     progress : bool, optional
-        A tqdm bar; default on, except when ``CI`` is set.
+        A tqdm bar; default on, except when ``CI`` is set or ``MFTHEORY_PROGRESS=0`` (set while
+        the book's pages are executed, so that no page keeps a finished bar).
     on_error : {'raise', 'report'}
         After all points have run, failed points raise :class:`SweepError` (default) or are only
         listed in ``result.failures``.

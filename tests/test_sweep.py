@@ -322,3 +322,18 @@ def test_chapter_grid_prefers_a_stored_full_grid(tmp_path, monkeypatch):
         sw.chapter_grid(name, "medium", store=tmp_path)
     with pytest.raises(ValueError, match="name"):
         sw.chapter_grid("nope", store=tmp_path)
+
+
+def test_progress_bar_is_silent_in_ci_and_in_page_builds(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("MFTHEORY_PROGRESS", raising=False)
+    bar = sw._progress(3, None)
+    assert not bar.disable
+    bar.close()
+    for var, value in (("CI", "true"), ("MFTHEORY_PROGRESS", "0")):
+        monkeypatch.setenv(var, value)
+        bar = sw._progress(3, None)
+        assert bar.disable
+        bar.close()
+        monkeypatch.delenv(var)
+    assert sw._progress(0, True) is None
