@@ -70,6 +70,7 @@ test: $(STAMP)
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory unit; \
 	$(MAKE) --no-print-directory book-check; \
+	$(MAKE) --no-print-directory book-stored; \
 	echo "make test passed in $$(( $$(date +%s) - start )) s"
 
 # Unit and property tests, then the docstring examples of the package (tests/benchmarks/ holds
@@ -97,6 +98,15 @@ book-check: $(STAMP)
 	@test -f $(OUT)/_build/check/_build/html/index.html
 	@cat $(OUT)/_build/check/_build/src/status.json > /dev/null
 	@echo "book-check: built with no warnings"
+
+# The chapters whose full-size grids come with the book (book/data/sweeps, written by
+# `python -m mftheory.sweep run NAME --store book/data/sweeps`), run with those grids: what
+# `make book` shows. (book-check above runs every chapter at CPU size, with no stored grid.)
+STORED_GRID_CHAPTERS := $(SRC)/book/gradient_descent.ipynb
+book-stored: $(STAMP)
+	CI=true MFTHEORY_SWEEPS=$(abspath $(SRC))/book/data/sweeps MPLBACKEND=agg OMP_NUM_THREADS=1 \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+	  --nbval-cell-timeout=900 -n $(JOBS) --dist loadscope $(STORED_GRID_CHAPTERS)
 
 # Binder-sized chapters: a fresh virtual environment from .binder/requirements.txt alone (what Binder
 # installs), then every chapter top to bottom in default mode (no CI variable), one at a time; each
@@ -157,7 +167,7 @@ lab: $(STAMP)
 clean:
 	rm -rf _build student .pytest_cache
 
-.PHONY: help venv book build-html test unit nbval book-check student lab clean site-assets test-site binder-check
+.PHONY: help venv book build-html test unit nbval book-check book-stored student lab clean site-assets test-site binder-check
 
 # ---------------------------------------------------------------------------------------
 # Course assignments with nbgrader (mftheory.course), an optional extra for instructors:

@@ -72,6 +72,7 @@ __all__ = [
     "simulation_results",
     "fisher_grid_results",
     "chapter_grid",
+    "book_store",
     "GRIDS",
 ]
 
@@ -773,33 +774,53 @@ def run_grid(name: str, size: str = "full", *, store=True, client=None,
                  store=store, client=client, progress=progress)
 
 
+def book_store() -> Path | None:
+    """The results committed with the book (``book/data/sweeps`` of a checkout of its
+    repository), or ``None`` when the package is installed without the book."""
+    folder = Path(__file__).resolve().parents[1] / "book" / "data" / "sweeps"
+    return folder if folder.is_dir() else None
+
+
 def load_grid(name: str, size: str = "full", *, store=None) -> SweepResult | None:
     """The stored result of the book's grid ``name`` at ``size`` when every point is present,
-    else ``None`` (nothing is computed). ``store``: a folder (default :func:`sweep_dir`)."""
+    else ``None`` (nothing is computed).
+
+    ``store``: a folder. Default: ``$MFTHEORY_SWEEPS`` alone when it is set; otherwise
+    ``~/.cache/mftheory/sweeps``, then the results committed with the book
+    (:func:`book_store`), the first that holds every point.
+    """
     name, size, g = _grid(name, size)
-    root = sweep_dir() if store is None else store
-    if not isinstance(root, (str, os.PathLike)):
-        raise ValueError(f"`store` must be a folder path or None, got {root!r}")
-    db = _Store(root, f"{name}.{size}", g.version)
+    if store is None:
+        roots = [sweep_dir()]
+        if not os.environ.get("MFTHEORY_SWEEPS") and book_store() is not None:
+            roots.append(book_store())
+    else:
+        if not isinstance(store, (str, os.PathLike)):
+            raise ValueError(f"`store` must be a folder path or None, got {store!r}")
+        roots = [store]
     grid = _check_axes(g.axes, list(g.seeds) or None)
     names = list(grid)
-    rows, provs = [], []
-    for combo in itertools.product(*grid.values()):
-        params = dict(zip(names, combo, strict=True))
-        rec = db.load(_point_key(params))
-        if rec is None:
-            return None
-        rows.append({**params, **rec["output"]})
-        provs.append(rec.get("provenance", {}))
-    return SweepResult(name=f"{name}.{size}", version=g.version, axes=grid, rows=rows,
-                       failures=[], computed=0, loaded=len(rows), provenance=provs)
+    for root in roots:
+        db = _Store(root, f"{name}.{size}", g.version)
+        rows, provs = [], []
+        for combo in itertools.product(*grid.values()):
+            params = dict(zip(names, combo, strict=True))
+            rec = db.load(_point_key(params))
+            if rec is None:
+                break
+            rows.append({**params, **rec["output"]})
+            provs.append(rec.get("provenance", {}))
+        else:
+            return SweepResult(name=f"{name}.{size}", version=g.version, axes=grid, rows=rows,
+                               failures=[], computed=0, loaded=len(rows), provenance=provs)
+    return None
 
 
 def chapter_grid(name: str, scale: str | None = None, *, store=None) -> SweepResult:
     """What a chapter shows for its grid ``name``.
 
-    1. The full-size grid, when every point of it is stored (in ``store``, default
-       :func:`sweep_dir`), whatever the scale: a site built on a small machine shows a full-size
+    1. The full-size grid, when every point of it is stored (in ``store``; by default in the
+       user's store or with the book, see :func:`load_grid`), whatever the scale: a site built on a small machine shows a full-size
        run made elsewhere (on GPUs, on a cluster), and :meth:`SweepResult.describe` says so,
        with the run's date and hardware.
     2. Otherwise, at scale ``'full'`` (default :func:`mftheory.runtime.scale`), the full-size

@@ -629,6 +629,7 @@ NOT_CALLED.update({
     "mftheory.sweep.run_grid": "runs a stored grid of the book; tested in its own tests",
     "mftheory.sweep.load_grid": "reads a stored grid of the book; tested in its own tests",
     "mftheory.sweep.chapter_grid": "loads or runs a grid of the book; tested in its own tests",
+    "mftheory.sweep.book_store": "no arguments; a folder or None",
     "mftheory.sweep.spurious_search_results": "takes a SweepResult of the GD grid; bad input "
                                               "tested in tests/test_sweep.py",
     "mftheory.sweep.simulation_results": "takes a SweepResult of the signal grid; bad input "

@@ -337,3 +337,25 @@ def test_progress_bar_is_silent_in_ci_and_in_page_builds(monkeypatch):
         bar.close()
         monkeypatch.delenv(var)
     assert sw._progress(0, True) is None
+
+
+def test_load_grid_falls_back_to_the_results_committed_with_the_book(tmp_path, monkeypatch):
+    def tiny(size):
+        g = sw._bn_grid("small")
+        return sw._Grid(g.fn, {"B": [8], "depth": [2]}, (0,),
+                        {"width": 8, "steps": 3, "lr": 0.1}, "1", f"tiny {size}")
+
+    monkeypatch.setitem(sw.GRIDS, "batchnorm.trainability", tiny)
+    name = "batchnorm.trainability"
+    book, home, empty = tmp_path / "book", tmp_path / "home", tmp_path / "empty"
+    computed = sw.run_grid(name, "full", store=book, progress=False)
+    monkeypatch.setattr(sw, "book_store", lambda: book)
+    monkeypatch.delenv("MFTHEORY_SWEEPS", raising=False)
+    monkeypatch.setattr(sw.Path, "home", classmethod(lambda cls: home))
+    found = sw.load_grid(name)                       # not in ~/.cache: the book's copy
+    assert found is not None and found.rows == computed.rows and found.loaded == 1
+    assert sw.chapter_grid(name, "small").name == f"{name}.full"
+    monkeypatch.setenv("MFTHEORY_SWEEPS", str(empty))   # an explicit store is the only one
+    assert sw.load_grid(name) is None
+    assert sw.chapter_grid(name, "small").name == f"{name}.small"
+    assert sw.load_grid(name, store=book) is not None
