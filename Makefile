@@ -102,7 +102,7 @@ book-check: $(STAMP)
 # The chapters whose full-size grids come with the book (book/data/sweeps, written by
 # `python -m mftheory.sweep run NAME --store book/data/sweeps`), run with those grids: what
 # `make book` shows. (book-check above runs every chapter at CPU size, with no stored grid.)
-STORED_GRID_CHAPTERS := $(SRC)/book/gradient_descent.ipynb
+STORED_GRID_CHAPTERS := $(SRC)/book/gradient_descent.ipynb $(SRC)/book/signal_propagation.ipynb
 book-stored: $(STAMP)
 	CI=true MFTHEORY_SWEEPS=$(abspath $(SRC))/book/data/sweeps MPLBACKEND=agg OMP_NUM_THREADS=1 \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
