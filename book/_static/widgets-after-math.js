@@ -11,7 +11,9 @@
   function add(src, attrs, then) {
     var s = document.createElement("script");
     s.src = src;
-    s.crossOrigin = "anonymous";
+    // CORS mode for a CDN; not from a folder (file://), where Chromium would then refuse
+    // the offline edition's own copies and no explorer would render.
+    if (location.protocol !== "file:") { s.crossOrigin = "anonymous"; }
     for (var k in attrs) { s.setAttribute(k, attrs[k]); }
     s.onload = then;
     document.head.appendChild(s);

@@ -113,6 +113,45 @@ def test_page(visit, site, page):
     assert not problems, f"{page} ({mode}):\n- " + "\n- ".join(problems)
 
 
+@pytest.mark.parametrize("page", [p for p in CHAPTERS if p == "signal_propagation"])
+def test_offline_edition_works_from_a_folder(browser, site, page):
+    """Opened from a folder (file://, a USB stick), with every request outside the folder
+    refused: the formulas typeset and the explorers' saved state renders."""
+    mode, folder, _ = site
+    if mode != "offline":
+        pytest.skip("the online site needs its CDNs")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    outside, errors = [], []
+
+    def route(r):
+        if r.request.url.startswith("file://"):
+            return r.continue_()
+        outside.append(r.request.url)
+        return r.abort()
+
+    context.route("**/*", route)
+    tab = context.new_page()
+    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+    try:
+        tab.goto((folder / "book" / f"{page}.html").resolve().as_uri(), wait_until="load")
+        tab.wait_for_function("() => window.MathJax && MathJax.startup && "
+                              "MathJax.startup.promise", timeout=30_000)
+        tab.evaluate("() => MathJax.startup.promise.then(() => true)")
+        assert tab.locator("mjx-container").count() > 50
+        tab.wait_for_selector(".widget-subarea .jupyter-widgets img", timeout=30_000)
+        n_views = (folder / "book" / f"{page}.html").read_text().count(
+            "application/vnd.jupyter.widget-view+json")
+        shown = tab.locator(".widget-subarea .jupyter-widgets img.widget-image").count()
+        assert shown >= 1 and n_views >= 1, (shown, n_views)
+        needed = [u for u in outside if re.search(r"mathjax|requirejs|html-manager", u)]
+        assert not needed, f"asked outside the folder for {needed}"
+        real = [e for e in errors if "net::ERR_FAILED" not in e]
+        assert not real, real
+    finally:
+        context.close()
+
+
 class _Links(HTMLParser):
     def __init__(self):
         super().__init__()
