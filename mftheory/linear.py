@@ -88,6 +88,10 @@ __all__ = [
     "relu_interpolation",
     "relu_interpolant",
     "pyramidal_fit",
+    "convex_loss",
+    "convex_minimum",
+    "factored_runs",
+    "factored_hessian",
 ]
 
 CONNECTIONS = ("linear", "arc")
@@ -1202,3 +1206,300 @@ def pyramidal_fit(widths, X, Y, n_runs=10, seed=0, init_std=1.0):
             i += a * b
         smin.append([float(np.linalg.svd(w, compute_uv=False)[-1]) for w in ws])
     return PyramidalFit(np.array(losses), np.array(gnorms), np.array(smin))
+
+
+# ----------------------------------------------------------------------------- convex losses
+#: The convex, differentiable, non-quadratic losses of :func:`convex_loss`.
+CONVEX_LOSSES = ("logcosh", "softmax")
+
+
+def _convex_data(X, Y, loss):
+    """Checked ``(X, Y, loss)`` for the convex-loss functions."""
+    loss = check_choice("loss", loss, CONVEX_LOSSES)
+    X = _matrix("X", X)
+    Y = _matrix("Y", Y)
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError(f"`Y` must have one row per row of `X` ({X.shape[0]}), got "
+                         f"{Y.shape[0]}")
+    for name, arr in (("X", X), ("Y", Y)):
+        if np.max(np.abs(arr)) > 1e6:
+            raise ValueError(f"`{name}` must have entries of modulus at most 1e6 (rescale the "
+                             "data)")
+    if loss == "softmax" and (np.any(Y < 0) or not np.allclose(Y.sum(axis=1), 1.0, rtol=0,
+                                                                  atol=1e-9)):
+        raise ValueError("`Y` must hold probability vectors (rows >= 0 summing to 1, e.g. "
+                         "one-hot labels) for loss='softmax'")
+    return X, Y, loss
+
+
+def _convex_value_grad(A, X, Y, loss):
+    r"""g(A) and its gradient, the mean over the rows of X and Y (inputs already checked)."""
+    Z = X @ A.T
+    N = X.shape[0]
+    if loss == "logcosh":
+        R = Z - Y
+        a = np.abs(R)
+        value = np.sum(a + np.log1p(np.exp(-2.0 * a)) - math.log(2.0)) / N
+        return float(value), np.tanh(R).T @ X / N
+    m = Z.max(axis=1, keepdims=True)
+    E = np.exp(Z - m)
+    S = E.sum(axis=1, keepdims=True)
+    lse = m[:, 0] + np.log(S[:, 0])
+    value = np.sum(lse - np.sum(Y * Z, axis=1)) / N
+    return float(value), (E / S - Y).T @ X / N
+
+
+def _convex_hessian(A, X, Y, loss):
+    """Hessian of g in the row-major flattening of A, (d_K d_0, d_K d_0)."""
+    Z = X @ A.T
+    N, d0 = X.shape
+    dK = Z.shape[1]
+    if loss == "logcosh":
+        W = np.zeros((N, dK, dK))
+        W[:, np.arange(dK), np.arange(dK)] = 1.0 / np.cosh(np.clip(Z - Y, -700, 700)) ** 2
+    else:
+        P = np.exp(Z - Z.max(axis=1, keepdims=True))
+        P /= P.sum(axis=1, keepdims=True)
+        W = P[:, :, None] * np.eye(dK)[None] - P[:, :, None] * P[:, None, :]
+    H = np.einsum("njk,na,nb->jakb", W, X, X) / N
+    return H.reshape(dK * d0, dK * d0)
+
+
+def convex_loss(A, X, Y, loss="logcosh"):
+    r"""The convex loss of a linear map and its gradient: :math:`g(A)=\frac1N\sum_n
+    \ell(\mathbf y_n,A\mathbf x_n)` and :math:`\nabla g(A)`.
+
+    ``loss='logcosh'``: :math:`\ell(\mathbf y,\tilde{\mathbf y})=\sum_j\ln\cosh(\tilde y_j-y_j)`,
+    gradient :math:`\frac1N\sum_n\tanh(A\mathbf x_n-\mathbf y_n)\mathbf x_n^\top`.
+    ``loss='softmax'``: the softmax cross-entropy :math:`\ell=\ln\sum_je^{\tilde y_j}-
+    \sum_jy_j\tilde y_j` for probability vectors :math:`\mathbf y` (one-hot labels), gradient
+    :math:`\frac1N\sum_n(\operatorname{softmax}(A\mathbf x_n)-\mathbf y_n)\mathbf x_n^\top`.
+    Both are convex and differentiable in :math:`\tilde{\mathbf y}` and not quadratic, the
+    setting of Laurent and von Brecht's theorem.
+
+    Parameters
+    ----------
+    A : (d_K, d_0) array
+    X : (N, d_0) inputs; Y : (N, d_K) targets, entries of modulus at most 1e6.
+    loss : 'logcosh' or 'softmax'
+
+    Returns
+    -------
+    (float, (d_K, d_0) array)
+
+    Examples
+    --------
+    >>> convex_loss([[0.0]], [[1.0]], [[0.0]])[0]
+    0.0
+    """
+    X, Y, loss = _convex_data(X, Y, loss)
+    A = _matrix("A", A)
+    if A.shape != (Y.shape[1], X.shape[1]):
+        raise ValueError(f"`A` must have shape (d_K, d_0) = {(Y.shape[1], X.shape[1])}, got "
+                         f"{A.shape}")
+    with np.errstate(all="ignore"):
+        value, grad = _convex_value_grad(A, X, Y, loss)
+    if not (math.isfinite(value) and np.all(np.isfinite(grad))):
+        raise ValueError("the loss overflows float64: the entries of `A` are too large")
+    return value, grad
+
+
+class ConvexMinimum(NamedTuple):
+    """Result of :func:`convex_minimum`: the minimum ``value`` of g, a minimiser ``matrix`` and
+    the gradient norm ``grad_norm`` there (Frobenius)."""
+
+    value: float
+    matrix: np.ndarray
+    grad_norm: float
+
+
+def _convex_minimum(X, Y, loss, max_iter=100):
+    """Damped Newton's method from A = 0 (backtracking on g; least-squares steps, since the
+    softmax Hessian is singular along A + 1 c^T)."""
+    dK, d0 = Y.shape[1], X.shape[1]
+    A = np.zeros((dK, d0))
+    value, grad = _convex_value_grad(A, X, Y, loss)
+    for _ in range(max_iter):
+        gnorm = np.linalg.norm(grad)
+        if gnorm == 0.0:
+            break
+        H = _convex_hessian(A, X, Y, loss)
+        step = -np.linalg.lstsq(H, grad.ravel(), rcond=1e-12)[0].reshape(dK, d0)
+        t, improved = 1.0, False
+        while t > 1e-10:
+            v_new, g_new = _convex_value_grad(A + t * step, X, Y, loss)
+            if v_new < value or (v_new == value and np.linalg.norm(g_new) < gnorm):
+                improved = True
+                break
+            t /= 2
+        if not improved:
+            break                   # no decrease left at rounding level: converged
+        A, value, grad = A + t * step, v_new, g_new
+    return ConvexMinimum(float(value), A, float(np.linalg.norm(grad)))
+
+
+def convex_minimum(X, Y, loss="logcosh") -> ConvexMinimum:
+    r"""Solve the convex problem (P1), :math:`\min_A g(A)` with g of :func:`convex_loss`,
+    directly: damped Newton's method with the exact Hessian from A = 0, iterated until g stops
+    decreasing at rounding level (quadratic convergence: the gradient norm ends near 1e-16).
+
+    g is convex, so a stationary point is a global minimiser. The minimum need not be attained
+    (softmax on linearly separable data has infimum 0 and no minimiser): then ``grad_norm`` is
+    not small, and the result must not be read as the minimum.
+
+    Parameters
+    ----------
+    X : (N, d_0) inputs; Y : (N, d_K) targets (probability vectors for 'softmax').
+    loss : 'logcosh' or 'softmax'
+
+    Examples
+    --------
+    >>> round(convex_minimum([[1.0], [2.0]], [[1.0], [2.0]]).matrix[0, 0], 12)
+    1.0
+    """
+    X, Y, loss = _convex_data(X, Y, loss)
+    with np.errstate(all="ignore"):
+        return _convex_minimum(X, Y, loss)
+
+
+class FactoredRuns(NamedTuple):
+    r"""Result of :func:`factored_runs`, one entry per run: the final ``values`` of
+    :math:`G(W_1,\dots,W_K)=g(W_K\cdots W_1)`, the gradient norms ``grad_norm`` of G (all
+    layers together), the gradient norms ``product_grad_norm`` of g at the product, the
+    numerical ``product_rank`` of the product, and the final ``weights`` (a list of
+    ``[W_1, ..., W_K]``)."""
+
+    values: np.ndarray
+    grad_norm: np.ndarray
+    product_grad_norm: np.ndarray
+    product_rank: np.ndarray
+    weights: list
+
+
+def _unflatten(theta, shapes):
+    ws, i = [], 0
+    for a, b in shapes:
+        ws.append(theta[i:i + a * b].reshape(a, b))
+        i += a * b
+    return ws
+
+
+def _factored_value_grad(theta, shapes, X, Y, loss):
+    ws = _unflatten(theta, shapes)
+    value, G = _convex_value_grad(_chain(ws), X, Y, loss)
+    return value, np.concatenate([x.ravel() for x in _product_gradient(ws, G)])
+
+
+def _widths(widths, X, Y):
+    if not isinstance(widths, (list, tuple)) or len(widths) < 2:
+        raise ValueError("`widths` must be a list [d_0, d_1, ..., d_K] of at least two positive "
+                         f"integers, got {widths!r}"[:200])
+    widths = [check_positive_int(f"widths[{k}]", w, maximum=10_000)
+              for k, w in enumerate(widths)]
+    if widths[0] != X.shape[1] or widths[-1] != Y.shape[1]:
+        raise ValueError(f"`widths` must start with d_0 = {X.shape[1]} (the columns of X) and "
+                         f"end with d_K = {Y.shape[1]} (the columns of Y), got {widths}")
+    if sum(a * b for a, b in zip(widths[:-1], widths[1:])) > 100_000:
+        raise ValueError("`widths` give more than 100000 weights: too many for L-BFGS here")
+    return widths
+
+
+def factored_runs(widths, X, Y, loss="logcosh", n_runs=10, seed=0, init_std=1.0) -> FactoredRuns:
+    r"""Problem (P2) of Laurent and von Brecht: minimise :math:`G(W_1,\dots,W_K)=
+    g(W_K\cdots W_1)` over the factors from ``n_runs`` seeded random starts.
+
+    Each run starts from :math:`(W_k)_{ij}\sim\mathcal N(0,\texttt{init\_std}^2/d_{k-1})` and runs
+    L-BFGS (scipy, float64, exact gradient :func:`product_gradient`) until the gradient of G
+    falls below 1e-12 or the line search can no longer decrease G (10000 iterations at most).
+    Compare the ``values`` with :func:`convex_minimum`: when the thinnest layer is the input or
+    the output, every local minimum of G reaches it; with a bottleneck thinner than both, the
+    products have rank at most the bottleneck width and G cannot reach it.
+
+    Parameters
+    ----------
+    widths : list of int ``[d_0, d_1, ..., d_K]``, d_0 = columns of X, d_K = columns of Y.
+    X, Y, loss : as in :func:`convex_loss`.
+    n_runs : int >= 1 (at most 1000)
+    seed : int >= 0
+    init_std : float in (0, 100]
+
+    Returns
+    -------
+    FactoredRuns
+    """
+    from scipy import optimize
+
+    X, Y, loss = _convex_data(X, Y, loss)
+    widths = _widths(widths, X, Y)
+    n_runs = check_positive_int("n_runs", n_runs, maximum=1000)
+    seed = check_positive_int("seed", seed, minimum=0)
+    init_std = check_real("init_std", init_std, low=0.0, high=100.0, low_inclusive=False)
+    shapes = [(b, a) for a, b in zip(widths[:-1], widths[1:])]
+    rng = np.random.default_rng(seed)
+    values, gnorms, pnorms, ranks, weights = [], [], [], [], []
+    with np.errstate(all="ignore"):
+        for _ in range(n_runs):
+            theta0 = np.concatenate([init_std * rng.standard_normal(a * b) / math.sqrt(b)
+                                     for a, b in shapes])
+            res = optimize.minimize(_factored_value_grad, theta0, args=(shapes, X, Y, loss),
+                                    jac=True, method="L-BFGS-B",
+                                    options=dict(gtol=1e-12, ftol=0.0, maxiter=10_000,
+                                                 maxcor=20))
+            value, g = _factored_value_grad(res.x, shapes, X, Y, loss)
+            ws = _unflatten(res.x, shapes)
+            A = _chain(ws)
+            s = np.linalg.svd(A, compute_uv=False)
+            values.append(value)
+            gnorms.append(float(np.linalg.norm(g)))
+            pnorms.append(float(np.linalg.norm(_convex_value_grad(A, X, Y, loss)[1])))
+            ranks.append(int(np.sum(s > 1e-8 * max(s[0], 1e-300))))
+            weights.append([w.copy() for w in ws])
+    _finite([np.array(values), np.array(gnorms), np.array(pnorms)], "the weights (G overflowed)")
+    return FactoredRuns(np.array(values), np.array(gnorms), np.array(pnorms), np.array(ranks),
+                        weights)
+
+
+def factored_hessian(weights, X, Y, loss="logcosh"):
+    r"""Exact Hessian of :math:`G(W_1,\dots,W_K)=g(W_K\cdots W_1)` (g of :func:`convex_loss`)
+    with respect to all weights, flattened ``W_1`` (row-major) first; torch autograd in
+    float64.
+
+    At a stationary point, a negative eigenvalue is a descent direction (a saddle); a positive
+    semi-definite Hessian makes the point second-order stationary, which is not yet a local
+    minimum when some eigenvalues are zero (the rescalings
+    :math:`W_{k+1}\to W_{k+1}C^{-1}, W_k\to CW_k` always give zero eigenvalues).
+
+    Returns
+    -------
+    (P, P) float array, P the total number of weights.
+    """
+    import torch
+
+    ws = _weights(weights)
+    X, Y, loss = _convex_data(X, Y, loss)
+    if ws[0].shape[1] != X.shape[1] or ws[-1].shape[0] != Y.shape[1]:
+        raise ValueError(f"`weights` must map d_0 = {X.shape[1]} (the columns of X) to d_K = "
+                         f"{Y.shape[1]} (the columns of Y)")
+    if sum(w.size for w in ws) > 2000:
+        raise ValueError("`weights` has more than 2000 entries: the Hessian would be too large")
+    shapes = [w.shape for w in ws]
+    Xt, Yt = torch.tensor(X), torch.tensor(Y)
+
+    def G(theta):
+        mats, i = [], 0
+        for a, b in shapes:
+            mats.append(theta[i:i + a * b].reshape(a, b))
+            i += a * b
+        A = mats[0]
+        for m in mats[1:]:
+            A = m @ A
+        Z = Xt @ A.T
+        if loss == "logcosh":
+            R = Z - Yt                  # ln cosh R = R + softplus(-2R) - ln 2, smooth
+            return ((R + torch.nn.functional.softplus(-2 * R) - math.log(2.0)).sum()
+                    / Xt.shape[0])
+        return (torch.logsumexp(Z, dim=1) - (Yt * Z).sum(dim=1)).sum() / Xt.shape[0]
+
+    theta = torch.tensor(np.concatenate([w.ravel() for w in ws]), dtype=torch.float64)
+    H = torch.autograd.functional.hessian(G, theta).detach().numpy().copy()
+    return _finite(H, "`weights`")

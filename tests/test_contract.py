@@ -433,6 +433,11 @@ EXAMPLES.update({
     "mftheory.linear.relu_interpolant": [call(Lazy("relu_net"), np.array([[0.5], [1.5]]))],
     "mftheory.linear.relu_interpolation": [call(np.array([[0.0], [1.0], [2.0]]),
                                                 [1.0, -1.0, 0.5])],
+    "mftheory.linear.convex_loss": [call(np.ones((2, 4)), _X4, _X4[:, :2])],
+    "mftheory.linear.convex_minimum": [call(_X4, _X4[:, :2])],
+    "mftheory.linear.factored_runs": [call([4, 3, 2], _X4, _X4[:, :2], n_runs=1)],
+    "mftheory.linear.factored_hessian": [call([np.ones((3, 4)), np.ones((2, 3))], _X4,
+                                              _X4[:, :2])],
     # batchnorm
     "mftheory.batchnorm.bn_forward": [call(_X4)],
     "mftheory.batchnorm.bn_backward": [call(_X4, _X4, np.ones(4))],

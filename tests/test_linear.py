@@ -491,3 +491,134 @@ def test_pyramidal_gradient_matches_finite_differences():
                     - lin._pyramidal_loss_grad(theta - h * e, shapes, Xe, Y)[0]) / (2 * h)
                    for e in np.eye(18)])
     np.testing.assert_allclose(g, fd, rtol=1e-7, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------- convex losses
+def _convex_data(seed=6, noise=0.5):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(40, 3))
+    Y = X @ rng.normal(size=(2, 3)).T + noise * rng.normal(size=(40, 2))
+    return X, Y
+
+
+def _fd_check(f, x, g, h=1e-6):
+    fd = np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(x.size)])
+    np.testing.assert_allclose(g, fd, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("loss", ["logcosh", "softmax"])
+def test_convex_loss_gradient_matches_finite_differences(loss):
+    X, Y = _convex_data()
+    if loss == "softmax":
+        Y = np.eye(2)[(Y[:, 0] > 0).astype(int)]
+    A = np.random.default_rng(2).normal(size=(2, 3))
+    _, g = lin.convex_loss(A, X, Y, loss)
+    _fd_check(lambda a: lin.convex_loss(a.reshape(2, 3), X, Y, loss)[0], A.ravel(), g.ravel())
+
+
+def test_convex_loss_reference_values():
+    # ln cosh 1 = 0.4337808304830271 (by hand: ln((e + 1/e)/2)); softmax at A = 0: ln d_K
+    v, g = lin.convex_loss([[0.0]], [[1.0]], [[1.0]])
+    np.testing.assert_allclose(v, 0.4337808304830271, rtol=1e-15)
+    np.testing.assert_allclose(g, [[-math.tanh(1.0)]], rtol=1e-15)
+    X, _ = _convex_data()
+    Y = np.eye(3)[np.arange(40) % 3]
+    np.testing.assert_allclose(lin.convex_loss(np.zeros((3, 3)), X, Y, "softmax")[0],
+                               math.log(3), rtol=1e-15)
+    # no overflow for large residuals: ln cosh(1e6) = 1e6 - ln 2
+    np.testing.assert_allclose(lin.convex_loss([[0.0]], [[1.0]], [[1e6]])[0], 1e6 - math.log(2),
+                               rtol=1e-15)
+
+
+def test_convex_minimum_exact_target_and_lbfgs():
+    from scipy import optimize
+
+    X, _ = _convex_data()
+    B = np.array([[1.0, -2.0, 0.5], [0.3, 0.0, 1.0]])
+    exact = lin.convex_minimum(X, X @ B.T)          # noiseless: minimiser B, minimum 0
+    np.testing.assert_allclose(exact.matrix, B, atol=1e-14)
+    assert exact.value < 1e-28 and exact.grad_norm < 1e-14
+    X, Y = _convex_data()
+    for loss, YY in (("logcosh", Y), ("softmax", np.eye(2)[(Y[:, 0] > 0).astype(int)])):
+        cm = lin.convex_minimum(X, YY, loss)
+        ref = optimize.minimize(lambda a: lin.convex_loss(a.reshape(2, 3), X, YY, loss)[0],
+                                np.zeros(6), method="BFGS", options=dict(gtol=1e-10))
+        assert cm.grad_norm < 1e-14
+        assert cm.value <= ref.fun <= cm.value * (1 + 1e-14)
+
+
+def test_laurent_von_brecht_width_condition():
+    # thinnest layer = output (3,5,4,2), = input (2,4,3) or deeper: every run reaches (P1)
+    X, Y = _convex_data()
+    cm = lin.convex_minimum(X, Y)
+    for widths in ((3, 5, 4, 2), (3, 4, 4, 4, 2), (3, 2, 2)):
+        runs = lin.factored_runs(widths, X, Y, n_runs=10, seed=1)
+        np.testing.assert_allclose(runs.values, cm.value, rtol=1e-14)
+        assert runs.grad_norm.max() < 1e-6 and np.all(runs.product_rank == 2)
+    Xi = X[:, :2]
+    cmi = lin.convex_minimum(Xi, Y[:, :1] @ np.ones((1, 3)) + X)
+    runs = lin.factored_runs((2, 4, 3), Xi, Y[:, :1] @ np.ones((1, 3)) + X, n_runs=10)
+    np.testing.assert_allclose(runs.values, cmi.value, rtol=1e-14)
+    # a bottleneck of width 1 < min(3, 2): products of rank 1, stationary for G, not for g
+    bott = lin.factored_runs((3, 5, 1, 4, 2), X, Y, n_runs=10, seed=1)
+    assert np.all(bott.product_rank == 1) and bott.grad_norm.max() < 1e-6
+    assert bott.values.min() > 2 * cm.value and bott.product_grad_norm.min() > 0.5
+    # ... the same value as the two-layer rank-1 problem (3, 1, 2)
+    two = lin.factored_runs((3, 1, 2), X, Y, n_runs=10, seed=2)
+    np.testing.assert_allclose(bott.values, two.values.min(), rtol=1e-13)
+
+
+def test_softmax_two_classes_needs_rank_one_only():
+    # softmax is unchanged by A -> A + 1 c^T, so with two classes only the difference of the
+    # rows matters and a width-1 bottleneck still reaches the convex minimum
+    X, Y = _convex_data()
+    Yc = np.eye(2)[(Y[:, 0] > 0).astype(int)]
+    cm = lin.convex_minimum(X, Yc, "softmax")
+    runs = lin.factored_runs((3, 1, 2), X, Yc, "softmax", n_runs=5)
+    np.testing.assert_allclose(runs.values, cm.value, rtol=1e-13)
+
+
+@pytest.mark.parametrize("loss", ["logcosh", "softmax"])
+def test_factored_hessian_matches_gradient_differences(loss):
+    X, Y = _convex_data()
+    if loss == "softmax":
+        Y = np.eye(2)[(Y[:, 0] > 0).astype(int)]
+    shapes = [(4, 3), (2, 4)]
+    theta = np.random.default_rng(3).normal(size=20) / 2
+    H = lin.factored_hessian(lin._unflatten(theta, shapes), X, Y, loss)
+    np.testing.assert_allclose(H, H.T, atol=1e-13)
+    h = 1e-6
+    fd = np.array([(lin._factored_value_grad(theta + h * e, shapes, X, Y, loss)[1]
+                    - lin._factored_value_grad(theta - h * e, shapes, X, Y, loss)[1]) / (2 * h)
+                   for e in np.eye(20)])
+    np.testing.assert_allclose(H, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_bottleneck_stop_is_second_order_stationary():
+    X, Y = _convex_data()
+    bott = lin.factored_runs((3, 5, 1, 4, 2), X, Y, n_runs=1, seed=1)
+    ev = np.linalg.eigvalsh(lin.factored_hessian(bott.weights[0], X, Y))
+    assert ev[0] > -1e-9 * ev[-1]
+    assert np.sum(ev > 1e-6 * ev[-1]) == 4        # the rank-1 matrices of 2 x 3: dimension 4
+
+
+def test_convex_loss_errors():
+    X, Y = _convex_data()
+    with pytest.raises(ValueError, match="widths"):
+        lin.factored_runs((4, 5, 2), X, Y)
+    with pytest.raises(ValueError, match="widths"):
+        lin.factored_runs((3,), X, Y)
+    with pytest.raises(ValueError, match="probability"):
+        lin.convex_minimum(X, Y, "softmax")
+    with pytest.raises(ValueError, match="loss"):
+        lin.convex_minimum(X, Y, "hinge")
+    with pytest.raises(ValueError, match="A"):
+        lin.convex_loss(np.zeros((3, 2)), X, Y)
+    with pytest.raises(ValueError, match="A"):
+        lin.convex_loss([[1e308, 1e308]], [[1.0, 1.0]], [[0.0]])
+    with pytest.raises(ValueError, match="X"):
+        lin.convex_minimum(1e7 * X, Y)
+    with pytest.raises(ValueError, match="Y"):
+        lin.convex_minimum(X, Y[:5])
+    with pytest.raises(ValueError, match="weights"):
+        lin.factored_hessian([np.ones((4, 2)), np.ones((2, 4))], X, Y)
