@@ -28,6 +28,11 @@ demonstrations that go with it:
   arc paths between Gaussian samples and between two wide random-feature networks;
 * a seeded torch experiment: a wide deep linear network trained from small random weights on a
   low-rank teacher (the "staircase" of mode learning).
+* Laurent and von Brecht's theorem [6]_ for convex differentiable losses
+  :math:`g(A)=\frac1N\sum_n\ell(\mathbf y_n,A\mathbf x_n)` (log-cosh, softmax cross-entropy):
+  the convex problem (P1) :math:`\min_Ag(A)` solved directly by Newton's method
+  (:func:`convex_minimum`), the factored problem (P2) :math:`\min g(W_K\cdots W_1)` from many
+  random starts (:func:`factored_runs`), and the exact Hessian of (P2) (:func:`factored_hessian`).
 
 Conventions: ``weights`` is a sequence ``[W_1, ..., W_K]`` (input side first) of 2-D arrays with
 matching shapes; ``R`` is ``d_K x d_0``; ``Sigma`` is a symmetric positive semi-definite
@@ -46,6 +51,8 @@ References
 .. [4] M. Hardt, T. Ma, "Identity matters in deep learning", ICLR 2017, arXiv:1611.04231.
 .. [5] I. Anokhin, D. Yarotsky, "Low-loss connection of weight vectors: distribution-based
    approaches", ICML 2020, arXiv:2008.00741.
+.. [6] T. Laurent, J. von Brecht, "Deep linear networks with arbitrary loss: all local minima
+   are global", ICML 2018, arXiv:1712.01473.
 """
 
 from __future__ import annotations
