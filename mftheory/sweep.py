@@ -154,8 +154,9 @@ class SweepResult:
         return out
 
     def describe(self) -> str:
-        """One line on where the rows come from: how many were computed now or loaded, and,
-        for loaded rows, when, on which hosts and hardware, with which torch."""
+        """Where the rows come from, to print under a chapter's cell: how many were computed
+        now or loaded, and, for loaded rows, on a second line, when, on which hosts and
+        hardware, with which torch."""
         n = len(self.rows)
         if self.loaded == 0:
             return f"{self.name}: {n} points computed here"
@@ -165,7 +166,7 @@ class SweepResult:
         torches = sorted({p.get("torch", "?") for p in self.provenance})
         when = dates[0][:10] if dates[0][:10] == dates[-1][:10] else \
             f"{dates[0][:10]} to {dates[-1][:10]}"
-        return (f"{self.name}: {self.loaded} of {n} points loaded, computed {when} on "
+        return (f"{self.name}: {self.loaded} of {n} points loaded,\n  computed {when} on "
                 f"{', '.join(hosts)} ({', '.join(hardware)}), torch {', '.join(torches)}")
 
     def select(self, **where) -> list:

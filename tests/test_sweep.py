@@ -177,7 +177,8 @@ def test_run_and_load_a_named_grid(tmp_path):
     loaded = sw.load_grid("fisher.lr_gamma", "small", store=tmp_path)
     assert loaded.loaded == 4 and np.array_equal(loaded.array("lam"), r.array("lam"))
     assert all("date" in p and "numpy" in p for p in loaded.provenance)
-    assert loaded.describe().startswith("fisher.lr_gamma.small: 4 of 4 points loaded, computed ")
+    assert loaded.describe().startswith("fisher.lr_gamma.small: 4 of 4 points loaded,\n"
+                                        "  computed ")
     grid = sw.fisher_grid_results(loaded)
     X, Y = fisher.digits_problem(128)
     direct = fisher.lr_gamma_grid([64, 64, 64, 64, 10], X, Y, grid.gammas[1:3], grid.etas,
@@ -316,7 +317,7 @@ def test_chapter_grid_prefers_a_stored_full_grid(tmp_path, monkeypatch):
     assert full.name == f"{name}.full" and full.computed == 1
     again = sw.chapter_grid(name, "small", store=tmp_path)         # stored full wins
     assert again.name == f"{name}.full" and again.loaded == 1 and again.computed == 0
-    assert "1 of 1 points loaded, computed " in again.describe()
+    assert "1 of 1 points loaded,\n  computed " in again.describe()
     assert again.rows == full.rows
     with pytest.raises(ValueError, match="scale"):
         sw.chapter_grid(name, "medium", store=tmp_path)
