@@ -195,3 +195,13 @@ def _as_float(answer):
     and word the feedback themselves."""
     arr, feedback = as_answer("answer", answer, shape=())
     return None if feedback is not None else float(arr)
+
+
+def _band(rel):
+    """How far off a wrong answer is, in words a student can act on without learning the
+    reference value: a coarse band of the relative error ``rel``."""
+    if rel > 0.1:
+        return "by more than 10 %"
+    if rel > 0.01:
+        return "by between 1 % and 10 %"
+    return "by less than 1 %"

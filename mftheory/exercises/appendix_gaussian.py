@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import gaussian
 from .._validate import check_real
-from ._feedback import Feedback, _as_float, answers_as_data
+from ._feedback import Feedback, _as_float, _band, answers_as_data
 
 __all__ = [
     "check_theta_mixed_moment",
@@ -53,14 +53,6 @@ SLOPE_POINT = (3.0, 0.75, -0.6)         # (q1, q2, c) of the ReLU kernel's slope
 MC_POINT = (2.0, 1.0, 0.8)              # (q1, q2, c) of the tanh kernel
 MC_TARGET_SE = 1e-4
 MEHLER_RTOL = 1e-3
-
-
-def _band(rel):
-    if rel > 0.1:
-        return "by more than 10 %"
-    if rel > 0.01:
-        return "by between 1 % and 10 %"
-    return "by less than 1 %"
 
 
 def _grade(name, answer, expected, rtol, wrongs=(), *, integer=False):

@@ -53,12 +53,7 @@ def _as_array(x):
 _as_float = _feedback._as_float       # a finite float, or None: the caller reports it
 
 
-def _band(rel):
-    if rel > 0.1:
-        return "by more than 10 %"
-    if rel > 0.01:
-        return "by between 1 % and 10 %"
-    return "by less than 1 %"
+_band = _feedback._band                # a coarse band of a wrong answer's error
 
 
 def _verdict(name, answer, expected, rtol, hint=""):
