@@ -1361,7 +1361,7 @@ def convex_minimum(X, Y, loss="logcosh") -> ConvexMinimum:
 
     Examples
     --------
-    >>> round(convex_minimum([[1.0], [2.0]], [[1.0], [2.0]]).matrix[0, 0], 12)
+    >>> float(round(convex_minimum([[1.0], [2.0]], [[1.0], [2.0]]).matrix[0, 0], 12))
     1.0
     """
     X, Y, loss = _convex_data(X, Y, loss)
