@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import check_array, check_device, check_positive_int, check_real
+from ._validate import check_array, check_choice, check_device, check_positive_int, check_real
 
 __all__ = ["relu_kernel", "safran_shamir_objective", "safran_shamir_gradient",
            "safran_shamir_hessian", "SearchResult", "spurious_minima_search"]
@@ -194,10 +194,12 @@ def _gd_torch(W, lr, n_steps, device):
 
 
 def spurious_minima_search(k, n, n_runs, *, n_steps=3000, lr=0.3, seed=0, threshold=5e-4,
-                           grad_tol=1e-8, refine_steps=20, device=None):
-    r"""Gradient descent from ``n_runs`` Xavier-uniform initialisations, then certification.
+                           grad_tol=1e-8, refine_steps=20, device=None, init="uniform"):
+    r"""Gradient descent from ``n_runs`` Xavier initialisations, then certification.
 
-    Initialisation :math:`w_{ij}\sim U[\pm\sqrt{6/(n+k)}]`; all runs advance together
+    Initialisation (``init``): ``'uniform'``, :math:`w_{ij}\sim U[\pm\sqrt{6/(n+k)}]`, or
+    ``'normal'``, :math:`w_{ij}\sim\mathcal N(0, 2/(n+k))`: the same variance, another law (the
+    fraction of runs that end in a spurious minimum depends on it); all runs advance together
     (vectorised GD, step ``lr``) for ``n_steps`` steps. Runs with :math:`F>` ``threshold`` are
     candidates: each is polished by ``refine_steps`` Newton steps on the analytic gradient
     (finite-difference Hessian) — which converges quadratically at a strict minimum — and is
@@ -218,9 +220,13 @@ def spurious_minima_search(k, n, n_runs, *, n_steps=3000, lr=0.3, seed=0, thresh
     threshold = check_real("threshold", threshold, low=0.0, low_inclusive=False)
     grad_tol = check_real("grad_tol", grad_tol, low=0.0, low_inclusive=False)
     refine_steps = check_positive_int("refine_steps", refine_steps, minimum=0)
+    init = check_choice("init", init, ("uniform", "normal"))
     rng = np.random.default_rng(check_positive_int("seed", seed, minimum=0))
-    a = math.sqrt(6.0 / (n + k))
-    W = rng.uniform(-a, a, (R, n, k))
+    if init == "uniform":
+        a = math.sqrt(6.0 / (n + k))
+        W = rng.uniform(-a, a, (R, n, k))
+    else:
+        W = rng.normal(0.0, math.sqrt(2.0 / (n + k)), (R, n, k))
     V = np.eye(k)
     if device is None:
         for _ in range(n_steps):

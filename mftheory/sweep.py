@@ -553,15 +553,15 @@ def _run_on_dask(client, fn, todo, retries, finish, failures, bar):
 # The book's named grids
 
 
-def _spurious_point(k, extra, seed, *, runs, n_steps, lr, use_device):
+def _spurious_point(k, extra, seed, *, runs, n_steps, lr, use_device, init="uniform"):
     """One chunk of spurious-minima restarts for the network with k teacher and n = k + extra
-    student units (gradient-descent chapter)."""
+    student units (gradient-descent chapter), from Xavier-``init`` initial weights."""
     from . import landscape, runtime
 
     n_runs = runs[str(k)] if isinstance(runs, Mapping) else runs
     device = runtime.device() if use_device else None
     res = landscape.spurious_minima_search(k, k + extra, n_runs, n_steps=n_steps, lr=lr,
-                                           seed=seed, device=device)
+                                           seed=seed, device=device, init=init)
     # per run (lambda_min is NaN for runs that were not candidates); W is not kept
     return {"n": k + extra, "n_runs": n_runs, "n_spurious": int(res.spurious.sum()),
             "value": res.value, "grad_norm": res.grad_norm, "lambda_min": res.lambda_min,
@@ -712,6 +712,12 @@ def _gd_grid(size):
                  "spurious minima, k = 6..12 and n = k, k + 1, 1000 restarts each")
 
 
+def _gd_normal_grid(size):
+    g = _gd_grid(size)      # the same grid from Xavier-normal initial weights (same variance)
+    return dataclasses.replace(g, options={**g.options, "init": "normal"},
+                               about=g.about + ", Xavier-normal initial weights")
+
+
 def _signal_grid(size):
     base = {"q0": 1.0, "c0": 0.9, "master": 2024}
     if size == "small":       # the chapter's CPU run: width 1000, depth 30, one chunk per point
@@ -753,6 +759,7 @@ def _fisher_grid(size):
 
 GRIDS = {
     "gradient_descent.spurious_minima": _gd_grid,
+    "gradient_descent.spurious_minima_normal": _gd_normal_grid,
     "signal_propagation.simulations": _signal_grid,
     "batchnorm.trainability": _bn_grid,
     "fisher.lr_gamma": _fisher_grid,

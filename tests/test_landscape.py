@@ -84,6 +84,8 @@ def test_spurious_minimum_k8_matches_table():
     (lambda: ls.safran_shamir_hessian(np.eye(2), h=0.0), "h"),
     (lambda: ls.spurious_minima_search(0, 3, 5), "k"),
     (lambda: ls.spurious_minima_search(3, 3, 5, lr=-1.0), "lr"),
+    (lambda: ls.spurious_minima_search(3, 3, 5, init="xavier"), "init"),
+    (lambda: ls.spurious_minima_search(3, 3, 5, init=None), "init"),
 ])
 def test_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
@@ -102,3 +104,19 @@ def test_torch_search_matches_numpy():
 def test_search_sizes_that_would_exhaust_memory_are_refused():
     with pytest.raises(ValueError, match="n_runs"):
         ls.spurious_minima_search(1000, 1000, 100)
+
+
+def test_initial_laws_have_the_same_variance_and_differ():
+    # no GD step: W is the initialisation. Both laws have variance 2/(n+k); the uniform one is
+    # bounded by sqrt(6/(n+k)), the normal one is not (about 1.7 % of its entries exceed it)
+    k, n, R = 6, 7, 4000
+    uni = ls.spurious_minima_search(k, n, R, n_steps=0, seed=2, refine_steps=0).W
+    nor = ls.spurious_minima_search(k, n, R, n_steps=0, seed=2, refine_steps=0,
+                                    init="normal").W
+    bound = np.sqrt(6 / (n + k))
+    for W in (uni, nor):
+        assert abs(W.var() / (2 / (n + k)) - 1) < 0.02       # s.e. of the ratio ~ 0.6 %
+    assert np.abs(uni).max() <= bound and np.mean(np.abs(nor) > bound) > 0.01
+    # kurtosis: 1.8 for the uniform law, 3 for the normal one
+    kurt = [np.mean(W**4) / np.mean(W**2) ** 2 for W in (uni, nor)]
+    assert abs(kurt[0] - 1.8) < 0.03 and abs(kurt[1] - 3.0) < 0.1

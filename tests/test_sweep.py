@@ -161,7 +161,8 @@ def test_report_mode_returns_instead_of_raising():
 def test_named_grids_list_and_load(tmp_path, capsys):
     assert sw.main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("gradient_descent.spurious_minima", "signal_propagation.simulations",
+    for name in ("gradient_descent.spurious_minima", "gradient_descent.spurious_minima_normal",
+                 "signal_propagation.simulations",
                  "batchnorm.trainability", "fisher.lr_gamma"):
         assert name in out
         assert sw.load_grid(name, "small", store=tmp_path) is None
@@ -360,3 +361,9 @@ def test_load_grid_falls_back_to_the_results_committed_with_the_book(tmp_path, m
     assert sw.load_grid(name) is None
     assert sw.chapter_grid(name, "small").name == f"{name}.small"
     assert sw.load_grid(name, store=book) is not None
+
+
+def test_the_normal_spurious_grid_is_the_same_grid_from_normal_weights():
+    u, v = sw._gd_grid("full"), sw._gd_normal_grid("full")
+    assert (u.axes, u.seeds, u.version) == (v.axes, v.seeds, v.version)
+    assert v.options == {**u.options, "init": "normal"} and "init" not in u.options
